@@ -1,0 +1,36 @@
+"""``env``: the login in two environment variables (for local runs and demos)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from backends.base import Backend
+from broker.errors import SecretNotFound
+from broker.login import Login, checked_login
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvSettings:
+    """``username_var`` and ``password_var``: names of the variables holding the login."""
+
+    username_var: str
+    password_var: str
+
+
+class EnvBackend(Backend):
+    """Reads the login from the environment mapping it was given."""
+
+    type = "env"
+    Settings = EnvSettings
+
+    @property
+    def reference(self) -> str:
+        return f"variables {self.settings.username_var}, {self.settings.password_var}"
+
+    def _fetch(self) -> Login:
+        names = (self.settings.username_var, self.settings.password_var)
+        missing = [name for name in names if not self.deps.environ.get(name)]
+        if missing:
+            raise self.error(SecretNotFound, f"{', '.join(missing)} not set or empty",
+                             "Export both variables before running the broker")
+        return checked_login(*(self.deps.environ[name] for name in names), *names)

@@ -1,0 +1,71 @@
+"""``ssm``: the login in SSM Parameter Store, as one document or two parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from backends.base import Backend, Deps
+from broker import aws
+from broker.errors import BrokerError, SecretNotFound
+from broker.login import Login, SecretFormat, checked_login
+
+
+@dataclass(frozen=True, kw_only=True)
+class SsmSettings(SecretFormat):
+    """Either ``parameter`` (a whole login document) or ``username_parameter`` + ``password_parameter``."""
+
+    parameter: str | None = None
+    username_parameter: str | None = None
+    password_parameter: str | None = None
+    region: str | None = None
+    role_arn: str | None = None
+
+    def check(self) -> list[tuple[str, str]]:
+        pair = (self.username_parameter, self.password_parameter)
+        if self.parameter and not any(pair):
+            return []
+        if not self.parameter and all(pair):
+            return []
+        return [("parameter", "set either `parameter`, or both `username_parameter` and "
+                              "`password_parameter`")]
+
+    @property
+    def names(self) -> list[str]:
+        """The parameter names fetched, in one GetParameters call."""
+        if self.parameter:
+            return [self.parameter]
+        return [self.username_parameter, self.password_parameter]  # type: ignore[list-item]
+
+
+class SsmBackend(Backend):
+    """One ``GetParameters`` call (with decryption) per fetch, whichever layout is used."""
+
+    type = "ssm"
+    Settings = SsmSettings
+
+    def __init__(self, registry: Any, deps: Deps) -> None:
+        super().__init__(registry, deps)
+        assert deps.aws is not None
+        s = self.settings
+        self.client = deps.aws.client("ssm", region=s.region, role_arn=s.role_arn,
+                                      timeout=registry.timeout)
+
+    @property
+    def reference(self) -> str:
+        names = self.settings.names
+        return f"parameter{'s' if len(names) > 1 else ''} {', '.join(names)}"
+
+    def _fetch(self) -> Login:
+        names = self.settings.names
+        answer = self.client.get_parameters(Names=names, WithDecryption=True)
+        if answer.get("InvalidParameters"):
+            raise self.error(SecretNotFound, f"missing: {', '.join(answer['InvalidParameters'])}",
+                             "Create the parameter(s) in this account and region, or fix the names")
+        values = {p["Name"]: p["Value"] for p in answer["Parameters"]}
+        if self.settings.parameter:
+            return self.settings.parse(values[names[0]], self.registry.host)
+        return checked_login(values[names[0]], values[names[1]], *names)
+
+    def translate(self, exc: Exception) -> BrokerError:
+        return aws.translate(exc, self.error) or super().translate(exc)

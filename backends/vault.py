@@ -1,0 +1,190 @@
+"""``vault``: the login in a HashiCorp Vault or OpenBao KV secret, read through hvac.
+
+The Vault token is obtained on the first fetch (never at init, so no secret is
+fetched before a snapshot), re-obtained when two thirds of its lease have
+passed, and once more whenever Vault answers 403 (an expired or revoked token).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from backends.base import Backend, Deps
+from broker import refs
+from broker.errors import AccessDenied, BackendUnavailable, BrokerError, SecretNotFound
+from broker.login import Login, SecretFormat
+from broker.refs import SecretRef
+
+_METHOD_KEYS = {
+    "aws": {"role", "header_value", "region"},
+    "approle": {"role_id", "secret_id"},
+    "token": {"token"},
+}
+_REQUIRED = {"approle": ("role_id", "secret_id"), "token": ("token",)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class VaultAuth:
+    """How the broker logs in to Vault: ``aws`` (IAM), ``approle`` or ``token``."""
+
+    method: Literal["aws", "approle", "token"]
+    mount: str | None = None
+    role: str | None = None
+    header_value: str | None = None
+    region: str | None = None
+    role_id: SecretRef | str | None = None
+    secret_id: SecretRef | None = None
+    token: SecretRef | None = None
+
+    def check(self) -> list[tuple[str, str]]:
+        problems = [(k, "required for this auth method") for k in _REQUIRED.get(self.method, ())
+                    if getattr(self, k) is None]
+        for other, keys in _METHOD_KEYS.items():
+            problems += [(k, f"only applies to auth method '{other}'") for k in sorted(keys)
+                         if other != self.method and getattr(self, k) is not None]
+        return problems
+
+
+@dataclass(frozen=True, kw_only=True)
+class VaultSettings(SecretFormat):
+    """Where the KV secret lives and how to reach Vault (``address`` defaults to env VAULT_ADDR)."""
+
+    ENV_DEFAULTS = {"address": "VAULT_ADDR"}
+
+    address: str
+    path: str
+    auth: VaultAuth
+    mount: str = "secret"
+    kv_version: Literal[1, 2] = 2
+    namespace: str | None = None
+    ca_bundle: str | None = None
+
+
+class VaultBackend(Backend):
+    """Reads a KV v1 or v2 secret; logs in lazily and again when the token stops working."""
+
+    type = "vault"
+    Settings = VaultSettings
+
+    def __init__(self, registry: Any, deps: Deps) -> None:
+        super().__init__(registry, deps)
+        import hvac
+
+        s = self.settings
+        # token="" keeps hvac from picking up VAULT_TOKEN or ~/.vault-token on its own.
+        self.client = hvac.Client(url=s.address, token="", namespace=s.namespace,
+                                  verify=s.ca_bundle or True, timeout=registry.timeout)
+        self._renew_at: float | None = None
+        self.logins = 0
+
+    @property
+    def reference(self) -> str:
+        return f"path '{self.settings.mount}/{self.settings.path}' at {self.settings.address}"
+
+    def _fetch(self) -> Login:
+        import hvac.exceptions
+
+        if self._renew_at is None or self.deps.clock() >= self._renew_at:
+            self._login()
+        try:
+            data = self._read()
+        except hvac.exceptions.Forbidden:
+            self._login()
+            data = self._read()
+        return self.settings.parse(data, self.registry.host)
+
+    def _read(self) -> dict[str, Any]:
+        s, kv = self.settings, self.client.secrets.kv
+        if s.kv_version == 1:
+            data = kv.v1.read_secret(path=s.path, mount_point=s.mount).get("data")
+        else:
+            answer = kv.v2.read_secret_version(path=s.path, mount_point=s.mount,
+                                               raise_on_deleted_version=True)
+            data = (answer.get("data") or {}).get("data")
+        if not isinstance(data, dict):
+            raise self.error(SecretNotFound, "the path holds no KV data",
+                             "Write the login there, and check kv_version matches the mount")
+        return data
+
+    def _login(self) -> None:
+        self._renew_at = None
+        auth = self.settings.auth
+        try:
+            lease = self._authenticate(auth)
+        except BrokerError:
+            raise
+        except Exception as exc:
+            raise self._login_error(exc, auth) from exc
+        self.logins += 1
+        self._renew_at = self.deps.clock() + lease * 2 / 3 if lease else float("inf")
+
+    def _authenticate(self, auth: VaultAuth) -> float:
+        """Log in; return the token's lease in seconds (0: no known expiry)."""
+        if auth.method == "token":
+            self.client.token = self._secret(auth.token)
+            return 0.0
+        if auth.method == "approle":
+            answer = self.client.auth.approle.login(
+                role_id=self._secret(auth.role_id), secret_id=self._secret(auth.secret_id),
+                mount_point=auth.mount or "approle")
+        else:
+            answer = self._aws_login(auth)
+        return float(answer["auth"].get("lease_duration") or 0)
+
+    def _aws_login(self, auth: VaultAuth) -> dict[str, Any]:
+        assert self.deps.aws is not None
+        session = self.deps.aws.session()
+        creds = session.get_credentials()
+        if creds is None:
+            raise self.error(AccessDenied, "no AWS credentials to sign the Vault IAM login",
+                             "Run with an execution role, or set AWS credentials", self._auth_ref)
+        frozen = creds.get_frozen_credentials()
+        return self.client.auth.aws.iam_login(
+            frozen.access_key, frozen.secret_key, frozen.token, header_value=auth.header_value,
+            role=auth.role, region=auth.region or session.region_name or "us-east-1",
+            mount_point=auth.mount or "aws")
+
+    def _secret(self, value: SecretRef | str | None) -> str:
+        if isinstance(value, SecretRef):
+            return refs.resolve(value, self.deps, self._ref_error, timeout=self.registry.timeout)
+        return str(value)
+
+    def _ref_error(self, cls: type[BrokerError], problem: str, hint: str, ref: str) -> BrokerError:
+        return self.error(cls, f"the Vault {self.settings.auth.method} login reference {ref}: "
+                               f"{problem}", hint, self._auth_ref)
+
+    @property
+    def _auth_ref(self) -> str:
+        auth = self.settings.auth
+        return f"auth/{auth.mount or auth.method} at {self.settings.address}"
+
+    def _login_error(self, exc: Exception, auth: VaultAuth) -> BrokerError:
+        if _is_unavailable(exc):
+            return self.translate(exc)
+        return self.error(AccessDenied, f"Vault refused the {auth.method} login "
+                                        f"({type(exc).__name__})",
+                          "Check the auth method, role and its credentials in Vault",
+                          self._auth_ref)
+
+    def translate(self, exc: Exception) -> BrokerError:
+        import hvac.exceptions as hv
+
+        if isinstance(exc, hv.InvalidPath):
+            return self.error(SecretNotFound, "Vault has no secret at this path",
+                              "Write the login there, or fix mount/path/kv_version")
+        if isinstance(exc, (hv.Forbidden, hv.Unauthorized)):
+            return self.error(AccessDenied, "Vault denied reading the path after a fresh login",
+                              "Grant the role's policy `read` on this path")
+        if _is_unavailable(exc):
+            return self.error(BackendUnavailable, f"Vault did not answer ({type(exc).__name__})",
+                              "Check that Vault is reachable and unsealed, then retry")
+        return super().translate(exc)
+
+
+def _is_unavailable(exc: Exception) -> bool:
+    import hvac.exceptions as hv
+    import requests
+
+    return isinstance(exc, (hv.VaultDown, hv.InternalServerError, hv.BadGateway,
+                            hv.RateLimitExceeded, requests.RequestException))

@@ -1,0 +1,94 @@
+"""One Lambda execution environment: configuration loaded once, logins served per invocation."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from backends.base import Deps
+from broker import log
+from broker.aws import AwsClients
+from broker.config import DEFAULT_CONFIG_TTL, load_config, resolve_source
+from broker.errors import BrokerError, ConfigError
+from broker.selection import alias_of, select
+from broker.service import Broker
+
+
+class App:
+    """Loads the configuration at init and never raises there: a broken config is
+    reported, as a ConfigError, by every invocation until it is fixed."""
+
+    def __init__(self, source: str | None = None, environ: Mapping[str, str] | None = None, *,
+                 aws: AwsClients | None = None, clock: Callable[[], float] = time.monotonic):
+        self.environ = os.environ if environ is None else environ
+        self.source = resolve_source(source, self.environ)
+        self.pinned = self.environ.get("BROKER_REGISTRY") or None
+        self.aws = aws or AwsClients()
+        self.clock = clock
+        self._broker: Broker | None = None
+        self._error: BrokerError | None = None
+        self._loaded_at = 0.0
+        log.setup(self.environ.get("BROKER_LOG_LEVEL"))
+        self._load()
+
+    def broker(self) -> Broker:
+        """The current broker, reloading an ``ssm:`` configuration every BROKER_CONFIG_TTL."""
+        if self._broker is None or self._reload_due():
+            self._load()
+        if self._broker is None:
+            raise self._error  # type: ignore[misc]
+        return self._broker
+
+    def invoke(self, event: Any, context: Any) -> dict[str, dict[str, str]]:
+        """Serve one invocation: select the registry, get its login, log one line."""
+        started = time.perf_counter()
+        fields: dict[str, Any] = {"request_id": getattr(context, "aws_request_id", None)}
+        try:
+            broker = self.broker()
+            registry = select(broker.config, event,
+                              alias_of(getattr(context, "invoked_function_arn", None)), self.pinned)
+            fields.update(registry=registry.name, backend=registry.backend_type)
+            served = broker.login(registry)
+        except Exception as exc:
+            _log_failure(exc, fields, started)
+            raise
+        log.emit("credentials_served", **fields, source=served.source,
+                 duration_ms=_ms_since(started))
+        return served.login.response()
+
+    def _reload_due(self) -> bool:
+        return self.source.startswith("ssm:") and self.clock() - self._loaded_at >= self._ttl()
+
+    def _ttl(self) -> float:
+        raw = self.environ.get("BROKER_CONFIG_TTL")
+        try:
+            return float(raw) if raw else DEFAULT_CONFIG_TTL
+        except ValueError:
+            return DEFAULT_CONFIG_TTL
+
+    def _load(self) -> None:
+        self._loaded_at = self.clock()
+        try:
+            config = load_config(self.source, self.environ, self.aws)
+            if self._broker is None or config != self._broker.config:
+                self._broker = Broker(config, Deps(self.environ, self.aws, self.clock), self.clock)
+            self._error = None
+        except BrokerError as exc:
+            self._error = exc if isinstance(exc, ConfigError) else ConfigError.from_problems(
+                self.source, [("(backends)", str(exc))])
+            if self._broker is not None:  # keep serving with the last good configuration
+                log.emit("config_reload_failed", logging.WARNING, error=str(self._error))
+
+
+def _log_failure(exc: Exception, fields: dict[str, Any], started: float) -> None:
+    known = isinstance(exc, BrokerError)
+    log.emit("credentials_failed", logging.ERROR, **fields, error_type=type(exc).__name__,
+             error=str(exc) if known else "unexpected error (see the function's traceback)",
+             duration_ms=_ms_since(started))
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)

@@ -1,0 +1,124 @@
+"""boto3 clients shared by every AWS-backed registry, and AWS error translation.
+
+boto3 is imported on first use, so a configuration without AWS backends never
+pays for it. Clients are shared per (service, region, role, timeout): a
+thousand Secrets Manager registries in one region use one client.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from broker.errors import AccessDenied, BackendUnavailable, BrokerError, SecretNotFound
+
+SESSION_NAME = "sagemaker-registry-broker"
+
+_NOT_FOUND = {"ResourceNotFoundException", "ParameterNotFound", "ParameterVersionNotFound",
+              "InvalidRequestException"}
+_DENIED = {"AccessDeniedException", "AccessDenied", "UnrecognizedClientException",
+           "InvalidClientTokenId", "ExpiredTokenException", "ExpiredToken",
+           "InvalidSignatureException", "SignatureDoesNotMatch", "DecryptionFailure",
+           "KMSAccessDeniedException", "KMSDisabledException", "KMSInvalidStateException"}
+_MESSAGE_CHARS = 300
+
+
+class AwsClients:
+    """Builds and shares boto3 clients; assumes ``role_arn`` roles lazily, refreshing them."""
+
+    def __init__(self, *, endpoint_url: str | None = None, max_attempts: int = 3) -> None:
+        self.endpoint_url = endpoint_url  # None: boto3 honours AWS_ENDPOINT_URL itself
+        self.max_attempts = max_attempts
+        self._clients: dict[tuple, Any] = {}
+        self._sessions: dict[str | None, Any] = {}
+
+    def client(self, service: str, *, region: str | None = None, role_arn: str | None = None,
+               timeout: float = 5.0) -> Any:
+        """A client for ``service``, signed as ``role_arn`` when given."""
+        key = (service, region, role_arn, timeout)
+        if key not in self._clients:
+            self._clients[key] = self.session(role_arn).client(
+                service, region_name=region, endpoint_url=self.endpoint_url,
+                config=self._config(timeout))
+        return self._clients[key]
+
+    def session(self, role_arn: str | None = None) -> Any:
+        """The function's own boto3 session, or one that assumes ``role_arn`` on first use."""
+        if role_arn not in self._sessions:
+            self._sessions[role_arn] = self._assumed(role_arn) if role_arn else _new_session()
+        return self._sessions[role_arn]
+
+    def _config(self, timeout: float) -> Any:
+        from botocore.config import Config
+
+        return Config(connect_timeout=timeout, read_timeout=timeout,
+                      retries={"mode": "standard", "max_attempts": self.max_attempts})
+
+    def _assumed(self, role_arn: str) -> Any:
+        import boto3
+        from botocore.credentials import DeferredRefreshableCredentials
+        from botocore.session import get_session
+
+        sts = self.client("sts")
+
+        def refresh() -> dict[str, str]:
+            creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=SESSION_NAME)["Credentials"]
+            return {"access_key": creds["AccessKeyId"], "secret_key": creds["SecretAccessKey"],
+                    "token": creds["SessionToken"], "expiry_time": creds["Expiration"].isoformat()}
+
+        core = get_session()
+        # Deferred: the role is assumed on the first call, never during init or a snapshot.
+        core._credentials = DeferredRefreshableCredentials(refresh, "sts-assume-role")
+        return boto3.Session(botocore_session=core)
+
+
+def _new_session() -> Any:
+    import boto3
+
+    return boto3.Session()
+
+
+def translate(exc: Exception, make: Any) -> BrokerError | None:
+    """Map a boto3/botocore exception to a BrokerError built by ``make(cls, problem, hint)``.
+
+    Returns None for exceptions that are not AWS errors.
+    """
+    code = _error_code(exc)
+    if code is not None:
+        return _from_code(code, _aws_message(exc), make)
+    name = type(exc).__name__
+    if name in {"NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError"}:
+        return make(AccessDenied, "no usable AWS credentials were found",
+                    "Run with an IAM role (Lambda execution role) or set AWS credentials")
+    if name == "NoRegionError":
+        return make(BackendUnavailable, "no AWS region is configured",
+                    "Set `region` on the backend, or AWS_REGION in the environment")
+    if type(exc).__module__.startswith(("botocore", "urllib3")):
+        return make(BackendUnavailable, f"the AWS endpoint did not answer ({name})",
+                    "Check network access to the service (VPC endpoint or NAT) and retry")
+    return None
+
+
+def _error_code(exc: Exception) -> str | None:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict) and isinstance(response.get("Error"), dict):
+        return str(response["Error"].get("Code", ""))
+    return None
+
+
+def _aws_message(exc: Exception) -> str:
+    message = str(exc.response["Error"].get("Message", ""))  # type: ignore[attr-defined]
+    return message[:_MESSAGE_CHARS]
+
+
+def _from_code(code: str, message: str, make: Any) -> BrokerError:
+    said = f" (AWS said: {code}: {message})" if message else f" ({code})"
+    if code in _NOT_FOUND:
+        return make(SecretNotFound, f"it does not exist or cannot be read{said}",
+                    "Create it in this account and region, or fix the reference in the config")
+    if code in _DENIED:
+        return make(AccessDenied, f"AWS refused access{said}",
+                    "Grant the function's role read access to it (and kms:Decrypt on its key); "
+                    "for role_arn, let the function assume that role")
+    return make(BackendUnavailable, f"AWS answered with an error{said}",
+                "This is usually throttling or a service fault: retry, and raise cache_ttl "
+                "if it persists")

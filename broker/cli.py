@@ -1,0 +1,93 @@
+"""The ``broker`` command: run the real handler locally, and validate configuration."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import uuid
+from collections.abc import Sequence
+
+from broker.errors import BrokerError
+
+MASK = "********"
+FUNCTION_ARN = "arn:aws:lambda:us-east-1:000000000000:function:broker"
+
+
+class LocalContext:
+    """The parts of a Lambda context the broker reads, for an invocation through ``alias``."""
+
+    function_name = "broker"
+    memory_limit_in_mb = 256
+
+    def __init__(self, alias: str | None = None, timeout_ms: int = 30_000) -> None:
+        self.invoked_function_arn = f"{FUNCTION_ARN}:{alias}" if alias else FUNCTION_ARN
+        self.aws_request_id = str(uuid.uuid4())
+        self._timeout_ms = timeout_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        """A fixed budget: local runs are not cut short."""
+        return self._timeout_ms
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="broker", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    invoke = commands.add_parser("invoke", help="run the handler as Lambda would; print the response")
+    _add_config(invoke)
+    pick = invoke.add_mutually_exclusive_group()
+    pick.add_argument("--registry", help="send {\"registry\": NAME} in the event")
+    pick.add_argument("--image", help="send {\"image\": REF} in the event")
+    invoke.add_argument("--alias", help="invoke through this Lambda alias (pins the registry)")
+    invoke.add_argument("--show-password", action="store_true", help="print the password unmasked")
+    validate = commands.add_parser("validate", help="check the configuration without network")
+    _add_config(validate)
+    return parser
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="SRC",
+                        help="file, inline JSON or ssm:/name (default: $BROKER_CONFIG, ./broker.yml)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return the process exit code."""
+    args = _parser().parse_args(argv)
+    return {"invoke": _invoke, "validate": _validate}[args.command](args)
+
+
+def _invoke(args: argparse.Namespace) -> int:
+    from broker import log
+    from broker.app import App
+
+    app = App(args.config)
+    log.setup(app.environ.get("BROKER_LOG_LEVEL"), stream_name="stderr")
+    event = {key: value for key in ("registry", "image") if (value := getattr(args, key))}
+    try:
+        response = app.invoke(event, LocalContext(args.alias))
+    except BrokerError as exc:
+        return _fail(exc, 1)
+    if not args.show_password:
+        response = {"Credentials": {**response["Credentials"], "Password": MASK}}
+    print(json.dumps(response, indent=2))
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from broker.config import load_config
+
+    try:
+        config = load_config(args.config)
+    except BrokerError as exc:
+        return _fail(exc, 2)
+    print(f"OK: {len(config.registries)} registr{'y' if len(config.registries) == 1 else 'ies'} "
+          f"in {config.source}")
+    for registry in config.registries.values():
+        print(f"  {registry.name}: {registry.host} via {registry.backend_type}")
+    return 0
+
+
+def _fail(exc: BrokerError, code: int) -> int:
+    print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+    return code
+

@@ -1,0 +1,239 @@
+"""Load ``broker.yml`` once into frozen dataclasses, reporting every problem at once.
+
+Where the configuration comes from (first that applies): an explicit source,
+env ``BROKER_CONFIG``, else ``broker.yml`` in ``$LAMBDA_TASK_ROOT`` or the
+working directory. A source is a ``.yml``/``.yaml``/``.json`` path, inline
+JSON text (starting with ``{``) or ``ssm:/parameter/name``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import backends
+from broker import schema
+from broker.errors import ConfigError
+
+if TYPE_CHECKING:
+    from broker.aws import AwsClients
+
+DEFAULT_FILE = "broker.yml"
+DEFAULT_CONFIG_TTL = 300.0
+NAME_PATTERN = re.compile(r"^(?![0-9]+$)[A-Za-z0-9_-]{1,128}$")
+HOST_PATTERN = re.compile(
+    r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)(:[0-9]{1,5})?$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Defaults:
+    """Settings every registry inherits unless it sets its own."""
+
+    cache_ttl: float = field(default=300.0, metadata={"min": 0})
+    stale_if_error: float = field(default=3600.0, metadata={"min": 0})
+    timeout: float = field(default=5.0, metadata={"min": 0.1})
+
+
+@dataclass(frozen=True, kw_only=True)
+class _RegistryFields:
+    """A registry block as written; ``backend`` is checked against its type's settings."""
+
+    host: str
+    match: tuple[str, ...] | None = None
+    backend: dict
+    cache_ttl: float | None = field(default=None, metadata={"min": 0})
+    stale_if_error: float | None = field(default=None, metadata={"min": 0})
+    timeout: float | None = field(default=None, metadata={"min": 0.1})
+
+    def check(self) -> list[tuple[str, str]]:
+        if HOST_PATTERN.match(self.host):
+            return []
+        return [("host", "must be host[:port], without scheme or path "
+                         "(e.g. registry.example.com:5000)")]
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Document:
+    defaults: Defaults = field(default_factory=Defaults)
+    registries: dict
+
+
+@dataclass(frozen=True)
+class Registry:
+    """One registry: where it is, which images it serves, where its login lives."""
+
+    name: str
+    host: str
+    match: tuple[str, ...]
+    backend_type: str
+    backend: Any
+    cache_ttl: float
+    stale_if_error: float
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole, validated configuration. Registries keep the file's order."""
+
+    source: str
+    registries: Mapping[str, Registry]
+
+    @property
+    def names(self) -> list[str]:
+        """Configured registry names, in file order."""
+        return list(self.registries)
+
+    def backend_types(self) -> set[str]:
+        """The backend types in use."""
+        return {r.backend_type for r in self.registries.values()}
+
+
+def resolve_source(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """Explicit argument, else env BROKER_CONFIG, else broker.yml beside the function code."""
+    environ = os.environ if environ is None else environ
+    if explicit:
+        return explicit
+    if environ.get("BROKER_CONFIG"):
+        return environ["BROKER_CONFIG"]
+    return os.path.join(environ.get("LAMBDA_TASK_ROOT") or os.getcwd(), DEFAULT_FILE)
+
+
+def load_config(source: str | None = None, environ: Mapping[str, str] | None = None,
+                aws: AwsClients | None = None) -> Config:
+    """Read, parse and validate the configuration; raise ConfigError listing every problem."""
+    environ = os.environ if environ is None else environ
+    source = resolve_source(source, environ)
+    return parse_config(read_document(source, aws), source, environ)
+
+
+def read_document(source: str, aws: AwsClients | None = None) -> Any:
+    """The parsed YAML/JSON document behind a config source."""
+    if source.lstrip().startswith("{"):
+        return _parse_text(source, "inline JSON", as_json=True)
+    if source.startswith("ssm:"):
+        text = _read_ssm(source[4:], aws)
+        return _parse_text(text, source, as_json=text.lstrip().startswith("{"))
+    return _parse_text(_read_file(source), source, as_json=_is_json_path(source))
+
+
+def _is_json_path(path: str) -> bool:
+    extension = os.path.splitext(path)[1].lower()
+    if extension not in {".json", ".yml", ".yaml"}:
+        raise _fatal(path, "the config file must end in .yml, .yaml or .json")
+    return extension == ".json"
+
+
+def _read_file(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise _fatal(path, "the config file does not exist; set BROKER_CONFIG to a file, "
+                     "inline JSON or ssm:/parameter") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _fatal(path, f"the config file cannot be read ({type(exc).__name__})") from exc
+
+
+def _read_ssm(name: str, aws: AwsClients | None) -> str:
+    from broker import aws as aws_module
+
+    clients = aws or aws_module.AwsClients()
+    try:
+        return clients.client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+    except Exception as exc:
+        error = aws_module.translate(exc, lambda cls, problem, hint: cls(problem, hint=hint))
+        if error is None:
+            raise
+        raise _fatal(f"ssm:{name}", f"the config parameter cannot be read: {error}") from exc
+
+
+def _parse_text(text: str, source: str, *, as_json: bool) -> Any:
+    if as_json:
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise _fatal(source, f"not valid JSON ({exc})") from None
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        return yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader
+    except yaml.YAMLError as exc:
+        raise _fatal(source, f"not valid YAML ({str(exc).splitlines()[0]})") from None
+
+
+def _fatal(source: str, message: str) -> ConfigError:
+    return ConfigError.from_problems(source, [("(source)", message)])
+
+
+def parse_config(document: Any, source: str, environ: Mapping[str, str] | None = None) -> Config:
+    """Validate a parsed document; raise ConfigError listing every problem."""
+    problems: schema.Problems = []
+    top = schema.build(_Document, document, "", problems)
+    raw = document.get("registries") if isinstance(document, dict) else None
+    registries = {}
+    if isinstance(raw, dict):  # checked even when defaults are wrong: report everything at once
+        registries = _registries(raw, top.defaults if top else Defaults(), environ or {}, problems)
+    if problems:
+        raise ConfigError.from_problems(source, problems)
+    return Config(source, MappingProxyType(registries))
+
+
+def _registries(raw_registries: dict, defaults: Defaults, environ: Mapping[str, str],
+                problems: schema.Problems) -> dict:
+    if not raw_registries:
+        problems.append(("registries", "must name at least one registry"))
+    parsed = {}
+    for name, raw in raw_registries.items():
+        path = f"registries.{name}"
+        if not isinstance(name, str) or not NAME_PATTERN.match(name):
+            problems.append((path, "a registry name must be 1-128 of A-Z a-z 0-9 _ -, not all "
+                                   "digits (it doubles as a Lambda alias)"))
+            continue
+        registry = _registry(name, raw, defaults, environ, path, problems)
+        if registry:
+            parsed[name] = registry
+    return parsed
+
+
+def _registry(name: str, raw: Any, defaults: Defaults, environ: Mapping[str, str],
+              path: str, problems: schema.Problems) -> Registry | None:
+    fields = schema.build(_RegistryFields, raw, path, problems)
+    backend_raw = raw.get("backend") if isinstance(raw, dict) else None
+    if not isinstance(backend_raw, dict):
+        return None  # build() has reported it
+    backend_type, settings = _backend(backend_raw, environ, f"{path}.backend", problems)
+    if fields is None or settings is None:
+        return None
+    host = fields.host.lower()
+    return Registry(
+        name=name, host=host, match=fields.match or (f"{host}/*",), backend_type=backend_type,
+        backend=settings, **_inherited(fields, defaults))
+
+
+def _inherited(fields: _RegistryFields, defaults: Defaults) -> dict[str, float]:
+    keys = ("cache_ttl", "stale_if_error", "timeout")
+    return {k: getattr(defaults, k) if getattr(fields, k) is None else getattr(fields, k)
+            for k in keys}
+
+
+def _backend(raw: dict, environ: Mapping[str, str], path: str,
+             problems: schema.Problems) -> tuple[str, Any]:
+    backend_type = raw.get("type")
+    if backend_type is None:
+        problems.append((f"{path}.type", f"required (one of: {', '.join(backends.names())})"))
+        return "", None
+    try:
+        cls = backends.backend_class(backend_type)
+    except KeyError as exc:
+        problems.append((f"{path}.type", exc.args[0]))
+        return "", None
+    rest = {k: v for k, v in raw.items() if k != "type"}
+    return backend_type, schema.build(cls.Settings, rest, path, problems, environ)
+

@@ -1,0 +1,105 @@
+"""Errors the broker raises. The class name becomes the Lambda ``errorType``.
+
+Exception tree::
+
+    BrokerError
+    ├── ConfigError           the configuration is missing, unreadable or invalid
+    ├── RegistryNotSelected   nothing says which registry this invocation is for
+    ├── RegistryNotAllowed    the event asks for a registry other than the pinned one
+    ├── UnknownRegistry       a name or image that no configured registry matches
+    ├── SecretNotFound        the secret, parameter, path or variable does not exist
+    ├── AccessDenied          the store refused the function's identity
+    ├── MalformedSecret       the stored value is not a usable login
+    └── BackendUnavailable    the store did not answer (down, timing out, throttling)
+
+Messages name the registry, the backend type and the reference (secret id,
+parameter name, Vault path) and end with what to do. They never carry a
+password, token or AppRole secret_id: callers build them from configuration
+references only, never from secret material.
+"""
+
+from __future__ import annotations
+
+
+class BrokerError(Exception):
+    """Root of every error the broker raises on purpose."""
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        registry: str | None = None,
+        backend: str | None = None,
+        reference: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.problem = problem
+        self.registry = registry
+        self.backend = backend
+        self.reference = reference
+        self.hint = hint
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = []
+        if self.registry:
+            where.append(f"registry '{self.registry}'")
+        if self.backend:
+            ref = f" {self.reference}" if self.reference else ""
+            where.append(f"({self.backend}{ref})")
+        prefix = " ".join(where)
+        text = f"{prefix}: {self.problem}" if prefix else self.problem
+        if not self.hint:
+            return text
+        return f"{text}\n{self.hint}" if "\n" in text else f"{text}. {self.hint}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+
+class ConfigError(BrokerError):
+    """The configuration is missing, unreadable or invalid.
+
+    ``problems`` holds every ``(key path, message)`` found, not only the first.
+    """
+
+    problems: list[tuple[str, str]] = []
+
+    @classmethod
+    def from_problems(cls, source: str, problems: list[tuple[str, str]]) -> ConfigError:
+        """One error listing every problem found in the configuration from ``source``."""
+        count = len(problems)
+        lines = [f"{count} problem{'s' if count != 1 else ''} in the broker configuration ({source})"]
+        lines += [f"  {path}: {msg}" for path, msg in problems]
+        error = cls("\n".join(lines), hint="Fix these keys; `broker validate` lists every "
+                    "problem without touching the network")
+        error.problems = list(problems)
+        return error
+
+
+class RegistryNotSelected(BrokerError):
+    """No selection rule picked a registry."""
+
+
+class RegistryNotAllowed(BrokerError):
+    """The invocation is pinned to one registry and the event asked for another."""
+
+
+class UnknownRegistry(BrokerError):
+    """A registry name or image reference that matches no configured registry."""
+
+
+class SecretNotFound(BrokerError):
+    """The secret, parameter, Vault path or variable does not exist."""
+
+
+class AccessDenied(BrokerError):
+    """The secret store refused the function's identity."""
+
+
+class MalformedSecret(BrokerError):
+    """The stored value exists but is not a usable login."""
+
+
+class BackendUnavailable(BrokerError):
+    """The secret store did not answer in time, or answered with a server error."""

@@ -1,0 +1,55 @@
+"""The ``broker`` logger: one JSON object per line, never a username, password or token."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any, TextIO
+
+LOGGER_NAME = "broker"
+logger = logging.getLogger(LOGGER_NAME)
+
+
+class JsonFormatter(logging.Formatter):
+    """Renders ``logger.info(event, extra={"fields": {...}})`` as one JSON line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {"level": record.levelname, "logger": record.name, "event": record.getMessage()}
+        line.update(getattr(record, "fields", {}))
+        return json.dumps(line, default=str, separators=(",", ":"))
+
+
+class _StreamHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stdout``/``sys.stderr`` is at emit time (test capture, CLI)."""
+
+    def __init__(self, stream_name: str) -> None:
+        super().__init__()
+        self.stream_name = stream_name
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return getattr(sys, self.stream_name)
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
+def setup(level: str | None = None, stream_name: str = "stdout") -> logging.Logger:
+    """Give the ``broker`` logger its one JSON handler; ``level`` defaults to INFO."""
+    logger.handlers[:] = [_StreamHandler(stream_name)]
+    logger.handlers[0].setFormatter(JsonFormatter())
+    logger.setLevel(_level(level))
+    logger.propagate = False
+    return logger
+
+
+def _level(name: str | None) -> int:
+    value = logging.getLevelName((name or "INFO").upper())
+    return value if isinstance(value, int) else logging.INFO
+
+
+def emit(event: str, level: int = logging.INFO, **fields: Any) -> None:
+    """Log one structured line."""
+    logger.log(level, event, extra={"fields": fields})

@@ -1,0 +1,81 @@
+"""References to secret values, for config fields that must never hold a literal secret.
+
+Written as ``{env: VAR}``, ``{secretsmanager: ID}`` or ``{ssm: /name}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from broker import aws as aws_errors
+from broker.errors import BrokerError, SecretNotFound
+from broker.schema import Problems, kind
+
+if TYPE_CHECKING:
+    from backends.base import Deps
+
+KINDS = ("env", "secretsmanager", "ssm")
+_USAGE = "must be a reference: {env: VAR}, {secretsmanager: ID} or {ssm: /name}"
+
+MakeError = Callable[[type[BrokerError], str, str, str], BrokerError]
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """Where a secret-bearing setting (a Vault token, an AppRole secret_id) is read from."""
+
+    kind: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+    @classmethod
+    def from_config(cls, raw: Any, path: str, problems: Problems) -> SecretRef | None:
+        """Parse ``{kind: name}``; a plain string is refused without echoing it."""
+        if isinstance(raw, str):
+            problems.append((path, f"{_USAGE}; a literal secret never goes in the config"))
+            return None
+        if not isinstance(raw, dict) or len(raw) != 1:
+            problems.append((path, f"{_USAGE}, not a {kind(raw)}"))
+            return None
+        (ref_kind, name), = raw.items()
+        if ref_kind not in KINDS or not isinstance(name, str) or not name.strip():
+            problems.append((path, _USAGE))
+            return None
+        return cls(ref_kind, name)
+
+
+def resolve(ref: SecretRef, deps: Deps, make: MakeError, *, timeout: float = 5.0) -> str:
+    """The secret value behind ``ref``; failures are BrokerErrors built by ``make``."""
+    if ref.kind == "env":
+        return _from_env(ref, deps, make)
+    try:
+        value = _from_aws(ref, deps, timeout)
+    except Exception as exc:
+        error = aws_errors.translate(exc, lambda cls, problem, hint: make(cls, problem, hint, str(ref)))
+        if error is None:
+            raise
+        raise error from exc
+    if not value:
+        raise make(SecretNotFound, "the referenced value is empty", "Store the value", str(ref))
+    return value
+
+
+def _from_env(ref: SecretRef, deps: Deps, make: MakeError) -> str:
+    value = deps.environ.get(ref.name)
+    if not value:
+        raise make(SecretNotFound, "the environment variable is not set or empty",
+                   "Set it in the function's environment", str(ref))
+    return value
+
+
+def _from_aws(ref: SecretRef, deps: Deps, timeout: float) -> str | None:
+    assert deps.aws is not None, "AWS clients are needed for secretsmanager/ssm references"
+    if ref.kind == "secretsmanager":
+        client = deps.aws.client("secretsmanager", timeout=timeout)
+        return client.get_secret_value(SecretId=ref.name).get("SecretString")
+    client = deps.aws.client("ssm", timeout=timeout)
+    return client.get_parameter(Name=ref.name, WithDecryption=True)["Parameter"]["Value"]

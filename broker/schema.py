@@ -1,0 +1,147 @@
+"""Build frozen dataclasses from parsed YAML/JSON, collecting every problem.
+
+A dataclass field's type says what a key accepts: ``str``, ``int``, ``float``,
+``bool``, ``Literal[...]``, ``tuple[str, ...]``, a nested dataclass, a class
+with a ``from_config`` classmethod, or a union of those with ``None``.
+Field metadata may set ``min`` for numbers. A class may define
+``check() -> list[(subkey, message)]`` for rules across keys, and
+``ENV_DEFAULTS = {key: VARIABLE}`` for keys an environment variable fills in.
+Problems are ``(key path, message)`` pairs; values are never echoed, since a
+misplaced secret must not end up in an error message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, Literal
+
+Problems = list[tuple[str, str]]
+_MISSING = object()
+
+
+def kind(value: Any) -> str:
+    """A YAML-flavoured name for a value's type, for messages."""
+    names = {bool: "boolean", int: "number", float: "number", str: "string",
+             list: "list", dict: "mapping", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+def join(path: str, key: str) -> str:
+    """``registries.acme`` + ``host`` -> ``registries.acme.host``; empty parts drop out."""
+    return ".".join(part for part in (path, key) if part)
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def build(cls: type, raw: Any, path: str, problems: Problems,
+          environ: Mapping[str, str] | None = None) -> Any:
+    """Return ``cls(**raw)`` checked against its fields, or None when anything is wrong."""
+    if not isinstance(raw, dict):
+        problems.append((path, f"must be a mapping, not a {kind(raw)}"))
+        return None
+    before = len(problems)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    raw = _with_env_defaults(cls, raw, environ)
+    for key in raw:
+        if key not in fields:
+            problems.append((join(path, key), f"unknown key (valid: {', '.join(fields)})"))
+    values = {name: _field_value(cls, f, raw, join(path, name), problems)
+              for name, f in fields.items()}
+    if len(problems) > before:
+        return None
+    obj = cls(**{k: v for k, v in values.items() if v is not _MISSING})
+    problems.extend((join(path, sub), msg) for sub, msg in _check(obj))
+    return obj if len(problems) == before else None
+
+
+def _with_env_defaults(cls: type, raw: dict, environ: Mapping[str, str] | None) -> dict:
+    defaults = getattr(cls, "ENV_DEFAULTS", {})
+    filled = {key: environ[var] for key, var in defaults.items()
+              if key not in raw and environ and environ.get(var)}
+    return {**raw, **filled} if filled else raw
+
+
+def _check(obj: Any) -> Problems:
+    check = getattr(obj, "check", None)
+    return list(check()) if check else []
+
+
+def _field_value(cls: type, f: dataclasses.Field, raw: dict, path: str, problems: Problems) -> Any:
+    if f.name not in raw:
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if required:
+            variable = getattr(cls, "ENV_DEFAULTS", {}).get(f.name)
+            problems.append((path, f"required (or set {variable})" if variable else "required"))
+        return _MISSING
+    return coerce(_hints(cls)[f.name], raw[f.name], path, problems, f.metadata)
+
+
+def coerce(hint: Any, value: Any, path: str, problems: Problems,
+           meta: Mapping[str, Any] | None = None) -> Any:
+    """Check ``value`` against a type hint; record a problem and return None if it does not fit."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return _coerce_union(args, value, path, problems, meta)
+    if origin is Literal:
+        if value in args and type(value) in {type(a) for a in args}:
+            return value
+        problems.append((path, f"must be one of {', '.join(map(str, args))}"))
+        return None
+    if origin is tuple:
+        return _coerce_tuple(args[0], value, path, problems)
+    if hasattr(hint, "from_config"):
+        return hint.from_config(value, path, problems)
+    if dataclasses.is_dataclass(hint):
+        return build(hint, value, path, problems)
+    return _coerce_scalar(hint, value, path, problems, meta or {})
+
+
+def _coerce_union(args: tuple, value: Any, path: str, problems: Problems, meta: Any) -> Any:
+    if value is None and type(None) in args:
+        return None
+    options = [a for a in args if a is not type(None)]
+    for option in options:
+        if _accepts(option, value):
+            return coerce(option, value, path, problems, meta)
+    return coerce(options[0], value, path, problems, meta)
+
+
+def _accepts(hint: Any, value: Any) -> bool:
+    if hasattr(hint, "from_config") or dataclasses.is_dataclass(hint):
+        return isinstance(value, dict)
+    return isinstance(value, hint) if isinstance(hint, type) else False
+
+
+def _coerce_tuple(item: Any, value: Any, path: str, problems: Problems) -> tuple | None:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        problems.append((path, "must be a non-empty list"))
+        return None
+    before = len(problems)
+    items = tuple(coerce(item, v, f"{path}[{i}]", problems) for i, v in enumerate(value))
+    return items if len(problems) == before else None
+
+
+def _coerce_scalar(hint: Any, value: Any, path: str, problems: Problems,
+                   meta: Mapping[str, Any]) -> Any:
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, hint) or (hint is not bool and isinstance(value, bool)):
+        problems.append((path, f"must be a {kind(hint())}, not a {kind(value)}"))
+        return None
+    if hint is str and not value.strip():
+        problems.append((path, "must not be empty"))
+        return None
+    if "min" in meta and value < meta["min"]:
+        problems.append((path, f"must be at least {meta['min']}"))
+        return None
+    return value
+

@@ -1,0 +1,107 @@
+"""Which registry an invocation is for. The first rule that applies wins:
+
+1. the Lambda alias in ``context.invoked_function_arn`` names a registry;
+2. env ``BROKER_REGISTRY`` names one;
+3. the event carries ``registry`` (a name) or ``image`` (matched against ``match`` globs);
+4. exactly one registry is configured.
+
+A registry pinned by rule 1 or 2 cannot be overridden: an event naming another
+registry, or an image it does not serve, is refused. SageMaker's own event
+payload is undocumented, so nothing else in the event is read.
+"""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+from typing import Any
+
+from broker.config import Config, Registry
+from broker.errors import RegistryNotAllowed, RegistryNotSelected, UnknownRegistry
+
+
+def alias_of(invoked_function_arn: Any) -> str | None:
+    """The qualifier of a function ARN (``arn:aws:lambda:R:A:function:NAME:QUALIFIER``)."""
+    if not isinstance(invoked_function_arn, str):
+        return None
+    parts = invoked_function_arn.split(":")
+    return parts[7] if len(parts) == 8 and parts[5] == "function" else None
+
+
+def select(config: Config, event: Any, alias: str | None, pinned_env: str | None) -> Registry:
+    """The registry for this invocation, or a BrokerError saying why none fits."""
+    asked = _asked(event)
+    pinned = _pinned(config, alias, pinned_env)
+    if pinned is not None:
+        _refuse_override(pinned, *asked)
+        return pinned
+    if asked != (None, None):
+        return _from_event(config, *asked)
+    if len(config.registries) == 1:
+        return next(iter(config.registries.values()))
+    raise RegistryNotSelected(
+        f"no rule picked a registry; configured: {', '.join(config.names)}",
+        hint="Invoke the function through the alias named after the registry, set "
+             "BROKER_REGISTRY, or send {\"registry\": NAME} in the event")
+
+
+def _pinned(config: Config, alias: str | None, pinned_env: str | None) -> Registry | None:
+    if alias and alias in config.registries:
+        return config.registries[alias]
+    if pinned_env:
+        if pinned_env not in config.registries:
+            raise UnknownRegistry(
+                f"BROKER_REGISTRY names '{pinned_env}', which is not configured; configured: "
+                f"{', '.join(config.names)}", hint="Fix BROKER_REGISTRY or add that registry")
+        return config.registries[pinned_env]
+    return None
+
+
+def _asked(event: Any) -> tuple[str | None, str | None]:
+    if not isinstance(event, dict):
+        return None, None
+    values = []
+    for key in ("registry", "image"):
+        value = event.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise RegistryNotSelected(f"the event's '{key}' must be a non-empty string",
+                                      hint=f"Send {{\"{key}\": \"...\"}} or leave it out")
+        values.append(value)
+    return values[0], values[1]
+
+
+def _refuse_override(pinned: Registry, name: str | None, image: str | None) -> None:
+    if name is not None and name != pinned.name:
+        raise RegistryNotAllowed(
+            f"this invocation is pinned to registry '{pinned.name}', but the event asks for "
+            f"'{name}'", registry=pinned.name,
+            hint=f"Invoke the alias '{name}' instead (its own invoke permission applies)")
+    if image is not None and not matches(pinned, image):
+        raise RegistryNotAllowed(
+            f"this invocation is pinned to registry '{pinned.name}', which does not serve "
+            f"image '{image}' (match: {', '.join(pinned.match)})", registry=pinned.name,
+            hint="Invoke the alias of the registry that serves this image")
+
+
+def _from_event(config: Config, name: str | None, image: str | None) -> Registry:
+    if name is not None:
+        if name not in config.registries:
+            raise UnknownRegistry(f"the event asks for registry '{name}', which is not "
+                                  f"configured; configured: {', '.join(config.names)}",
+                                  hint="Use one of the configured names")
+        registry = config.registries[name]
+        if image is not None and not matches(registry, image):
+            raise UnknownRegistry(f"the event asks for registry '{name}' and image '{image}', "
+                                  f"which it does not serve (match: {', '.join(registry.match)})",
+                                  registry=name, hint="Send only one of them, or fix `match`")
+        return registry
+    for registry in config.registries.values():
+        if matches(registry, image):  # type: ignore[arg-type]
+            return registry
+    raise UnknownRegistry(f"no configured registry serves image '{image}'; configured: "
+                          f"{', '.join(config.names)}",
+                          hint="Add a `match` glob for this image to the right registry")
+
+
+def matches(registry: Registry, image: str) -> bool:
+    """True when ``image`` fits one of the registry's ``match`` globs."""
+    return any(fnmatchcase(image, pattern) for pattern in registry.match)

@@ -1,0 +1,57 @@
+"""The broker proper: configured backends behind a per-registry cache."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import backends
+from backends.base import Backend, Deps
+from broker import aws
+from broker.cache import TtlCache
+from broker.config import Config, Registry
+from broker.errors import ConfigError
+from broker.login import Login
+
+
+@dataclass(frozen=True)
+class Served:
+    """A login and where it came from: ``cache``, ``backend`` or ``stale``."""
+
+    login: Login
+    source: str
+
+
+class Broker:
+    """Builds every registry's backend at init; serves logins through the cache."""
+
+    def __init__(self, config: Config, deps: Deps, clock: Callable[[], float] = time.monotonic):
+        self.config = config
+        self.backends = _build_backends(config, deps)
+        self.cache: TtlCache[Login] = TtlCache(clock)
+
+    def login(self, registry: Registry) -> Served:
+        """The login for ``registry``, from cache when fresh."""
+        backend = self.backends[registry.name]
+        login, source = self.cache.get(registry.name, backend.fetch, registry.cache_ttl,
+                                       registry.stale_if_error)
+        return Served(login, source)
+
+
+def _build_backends(config: Config, deps: Deps) -> dict[str, Backend]:
+    built, problems = {}, []
+    for name, registry in config.registries.items():
+        cls = backends.backend_class(registry.backend_type)
+        try:
+            built[name] = cls(registry, deps)
+        except Exception as exc:  # a client that cannot be built is a setup problem
+            problems.append((f"registries.{name}.backend", _describe(exc)))
+    if problems:
+        raise ConfigError.from_problems(config.source, problems)
+    return built
+
+
+def _describe(exc: Exception) -> str:
+    error = aws.translate(exc, lambda cls, problem, hint: cls(problem, hint=hint))
+    return str(error) if error else f"cannot set up the backend ({type(exc).__name__}: {exc})"
