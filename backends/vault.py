@@ -156,8 +156,9 @@ class VaultBackend(Backend):
 
     @property
     def _auth_ref(self) -> str:
-        auth = self.settings.auth
-        return f"auth/{auth.mount or auth.method} at {self.settings.address}"
+        s = self.settings
+        return (f"auth/{s.auth.mount or s.auth.method} at {s.address}, "
+                f"logging in to read '{s.mount}/{s.path}'")
 
     def _login_error(self, exc: Exception, auth: VaultAuth) -> BrokerError:
         if _is_unavailable(exc):
@@ -175,7 +176,8 @@ class VaultBackend(Backend):
                               "Write the login there, or fix mount/path/kv_version")
         if isinstance(exc, (hv.Forbidden, hv.Unauthorized)):
             return self.error(AccessDenied, "Vault denied reading the path after a fresh login",
-                              "Grant the role's policy `read` on this path")
+                              "Grant the login's policy `read` on it (for KV v2 the policy path "
+                              "is MOUNT/data/PATH), and check kv_version matches the mount")
         if _is_unavailable(exc):
             return self.error(BackendUnavailable, f"Vault did not answer ({type(exc).__name__})",
                               "Check that Vault is reachable and unsealed, then retry")

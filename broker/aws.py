@@ -25,11 +25,12 @@ _MESSAGE_CHARS = 300
 class AwsClients:
     """Builds and shares boto3 clients; assumes ``role_arn`` roles lazily, refreshing them."""
 
-    def __init__(self, *, endpoint_url: str | None = None, max_attempts: int = 3) -> None:
+    def __init__(self, *, endpoint_url: str | None = None, max_attempts: int = 3,
+                 session: Any = None) -> None:
         self.endpoint_url = endpoint_url  # None: boto3 honours AWS_ENDPOINT_URL itself
         self.max_attempts = max_attempts
         self._clients: dict[tuple, Any] = {}
-        self._sessions: dict[str | None, Any] = {}
+        self._sessions: dict[str | None, Any] = {None: session} if session else {}
 
     def client(self, service: str, *, region: str | None = None, role_arn: str | None = None,
                timeout: float = 5.0) -> Any:
@@ -100,13 +101,20 @@ def translate(exc: Exception, make: Any) -> BrokerError | None:
 
 def _error_code(exc: Exception) -> str | None:
     response = getattr(exc, "response", None)
-    if isinstance(response, dict) and isinstance(response.get("Error"), dict):
-        return str(response["Error"].get("Code", ""))
-    return None
+    if not isinstance(response, dict) or not isinstance(response.get("Error"), dict):
+        return None
+    code = str(response["Error"].get("Code", ""))
+    # An error body botocore could not parse leaves only the HTTP status as the code.
+    return _STATUS_CODES.get(code, code)
+
+
+_STATUS_CODES = {"401": "AccessDenied", "403": "AccessDenied", "404": "ResourceNotFoundException"}
 
 
 def _aws_message(exc: Exception) -> str:
     message = str(exc.response["Error"].get("Message", ""))  # type: ignore[attr-defined]
+    if "<Message>" in message:  # an XML error body in a JSON protocol
+        message = message.split("<Message>", 1)[1].split("</Message>", 1)[0]
     return message[:_MESSAGE_CHARS]
 
 

@@ -1,0 +1,32 @@
+"""Sentinel secrets and the checks that they never leak.
+
+Every password, token and AppRole secret_id a test stores comes from
+:func:`secret`, which registers it; the session-wide guard in conftest.py
+fails any test whose captured output, logs or failure report contains one.
+"""
+
+from __future__ import annotations
+
+import secrets
+import traceback
+
+SENTINELS: dict[str, str] = {}
+
+
+def secret(label: str) -> str:
+    """A fresh, unguessable secret value registered with the leak guard."""
+    value = f"{label}-SENTINEL-{secrets.token_hex(8)}"
+    SENTINELS[value] = label
+    return value
+
+
+def leaks_in(text: str) -> list[str]:
+    """Labels of the sentinels found in ``text``."""
+    return [label for value, label in SENTINELS.items() if value in text]
+
+
+def assert_clean(exc: BaseException) -> None:
+    """No sentinel in the exception's message, repr, or full traceback with its causes."""
+    rendered = "".join(traceback.format_exception(exc))
+    for text in (str(exc), repr(exc), rendered):
+        assert not leaks_in(text), f"secret leaked into {type(exc).__name__}: {leaks_in(text)}"
