@@ -33,4 +33,5 @@ class EnvBackend(Backend):
         if missing:
             raise self.error(SecretNotFound, f"{', '.join(missing)} not set or empty",
                              "Export both variables before running the broker")
-        return checked_login(*(self.deps.environ[name] for name in names), *names)
+        return checked_login(*(self.deps.environ[name] for name in names),
+                             *(f"variable {name}" for name in names))

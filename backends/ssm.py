@@ -65,7 +65,8 @@ class SsmBackend(Backend):
         values = {p["Name"]: p["Value"] for p in answer["Parameters"]}
         if self.settings.parameter:
             return self.settings.parse(values[names[0]], self.registry.host)
-        return checked_login(values[names[0]], values[names[1]], *names)
+        return checked_login(values[names[0]], values[names[1]],
+                             *(f"parameter {name}" for name in names))
 
     def translate(self, exc: Exception) -> BrokerError:
         return aws.translate(exc, self.error) or super().translate(exc)

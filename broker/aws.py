@@ -90,9 +90,9 @@ def translate(exc: Exception, make: Any) -> BrokerError | None:
     if name in {"NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError"}:
         return make(AccessDenied, "no usable AWS credentials were found",
                     "Run with an IAM role (Lambda execution role) or set AWS credentials")
-    if name == "NoRegionError":
-        return make(BackendUnavailable, "no AWS region is configured",
-                    "Set `region` on the backend, or AWS_REGION in the environment")
+    if name in {"NoRegionError", "InvalidRegionError"}:
+        return make(BackendUnavailable, "no valid AWS region is configured",
+                    "Set `region` on the backend (e.g. eu-west-1), or AWS_REGION in the environment")
     if type(exc).__module__.startswith(("botocore", "urllib3")):
         return make(BackendUnavailable, f"the AWS endpoint did not answer ({name})",
                     "Check network access to the service (VPC endpoint or NAT) and retry")

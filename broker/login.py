@@ -55,12 +55,12 @@ class SecretFormat:
         if self.format == "dockerconfigjson":
             return _from_dockerconfig(data, host)
         return checked_login(data.get(self.username_key), data.get(self.password_key),
-                             self.username_key, self.password_key)
+                             f"key '{self.username_key}'", f"key '{self.password_key}'")
 
 
-def checked_login(username: Any, password: Any, user_label: str = "username",
-                  pass_label: str = "password") -> Login:
-    """Build a Login after checking both values are usable strings."""
+def checked_login(username: Any, password: Any, user_label: str = "key 'username'",
+                  pass_label: str = "key 'password'") -> Login:
+    """Build a Login after checking both values are usable strings; labels name them in messages."""
     _check_field(username, user_label)
     _check_field(password, pass_label)
     return Login(username, password)
@@ -68,15 +68,15 @@ def checked_login(username: Any, password: Any, user_label: str = "username",
 
 def _check_field(value: Any, label: str) -> None:
     if value is None:
-        raise FormatProblem(f"key '{label}' is missing")
+        raise FormatProblem(f"{label} is missing")
     if not isinstance(value, str):
-        raise FormatProblem(f"key '{label}' is a {_kind(value)}, not a string")
+        raise FormatProblem(f"{label} is a {_kind(value)}, not a string")
     if not value.strip():
-        raise FormatProblem(f"key '{label}' is empty")
+        raise FormatProblem(f"{label} is empty")
     if "\x00" in value:
-        raise FormatProblem(f"key '{label}' contains a NUL byte")
+        raise FormatProblem(f"{label} contains a NUL byte")
     if len(value) > MAX_FIELD_CHARS:
-        raise FormatProblem(f"key '{label}' is longer than {MAX_FIELD_CHARS} characters")
+        raise FormatProblem(f"{label} is longer than {MAX_FIELD_CHARS} characters")
 
 
 def _kind(value: Any) -> str:

@@ -40,7 +40,7 @@ def pytest_runtest_makereport(item, call):
     """Fail any test whose captured output or failure report carries a sentinel secret."""
     outcome = yield
     report = outcome.get_result()
-    texts = [content for _, content in report.sections]
+    texts = [content for title, content in report.sections if title.endswith(report.when)]
     if call.excinfo is not None:
         texts.append(str(call.excinfo.getrepr(showlocals=False)))
     found = sorted({label for text in texts for label in leaks.leaks_in(text)})

@@ -1,0 +1,70 @@
+"""Vault's AWS IAM login: OpenBao has no AWS auth method, so the signed request is checked as sent."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import boto3
+import pytest
+import responses
+
+from broker.aws import AwsClients
+from tests.backends.contract import HOST, invoke, login
+from tests.support import leaks
+
+VAULT = "https://vault.test:8200"
+
+
+@pytest.fixture
+def signed_login(clock):
+    """Run one invocation against a mocked Vault; return (login request body, response)."""
+    username, password = login()
+    token = leaks.secret("vault-token")
+
+    def run(auth: dict, region: str = "eu-west-1"):
+        session = boto3.Session(aws_access_key_id="AKIDEXAMPLE",
+                                aws_secret_access_key=leaks.secret("aws-secret-key"),
+                                aws_session_token=leaks.secret("aws-session-token"),
+                                region_name=region)
+        from broker.app import App
+
+        config = {"registries": {"acme": {"host": HOST, "backend": {
+            "type": "vault", "address": VAULT, "path": "reg/acme", "auth": auth}}}}
+        with responses.RequestsMock() as mock:
+            mock.post(f"{VAULT}/v1/auth/{auth.get('mount', 'aws')}/login", json={
+                "auth": {"client_token": token, "lease_duration": 900}})
+            mock.get(f"{VAULT}/v1/secret/data/reg/acme", json={
+                "data": {"data": {"username": username, "password": password}}})
+            app = App(json.dumps(config), environ={}, aws=AwsClients(session=session), clock=clock)
+            answer = invoke(app)
+            body = json.loads(mock.calls[0].request.body)
+            assert mock.calls[1].request.headers["X-Vault-Token"] == token
+        return body, answer, session
+    return run
+
+
+def headers_of(body: dict) -> dict[str, str]:
+    return {k: v[0] for k, v in json.loads(base64.b64decode(body["iam_request_headers"])).items()}
+
+
+def test_login_is_signed_with_the_functions_session_and_region(signed_login):
+    body, answer, session = signed_login({"method": "aws", "role": "sagemaker-broker"})
+    headers = headers_of(body)
+    creds = session.get_credentials()
+    assert headers["X-Amz-Security-Token"] == creds.token
+    assert "Credential=AKIDEXAMPLE/" in headers["Authorization"]
+    assert "/eu-west-1/sts/aws4_request" in headers["Authorization"]
+    assert body["role"] == "sagemaker-broker"
+    assert body["iam_http_request_method"] == "POST"
+    assert base64.b64decode(body["iam_request_body"]).decode().startswith(
+        "Action=GetCallerIdentity")
+    assert answer["Credentials"]["Username"].startswith("username-SENTINEL")
+
+
+def test_region_header_value_and_mount_from_config(signed_login):
+    body, _, _ = signed_login({"method": "aws", "role": "r", "region": "ap-south-1",
+                               "header_value": "vault.test", "mount": "aws-prod"})
+    headers = headers_of(body)
+    assert "/ap-south-1/sts/aws4_request" in headers["Authorization"]
+    assert headers["X-Vault-AWS-IAM-Server-ID"] == "vault.test"

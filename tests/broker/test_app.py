@@ -1,0 +1,96 @@
+"""The execution environment: the invocation log line, and an ssm: configuration reloaded on its TTL."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from broker.app import App
+from broker.aws import AwsClients
+from broker.cli import LocalContext
+from broker.errors import ConfigError, SecretNotFound
+
+
+def env_config(*names: str) -> str:
+    return json.dumps({"registries": {n: {"host": f"{n}.example", "backend": {
+        "type": "env", "username_var": "U", "password_var": "P"}} for n in names}})
+
+
+def test_log_line_fields(clock, log_lines):
+    app = App(env_config("one"), environ={"U": "user-x", "P": "pw-x"}, clock=clock)
+    context = LocalContext("one")
+    app.invoke({}, context)
+    with pytest.raises(SecretNotFound):
+        App(env_config("one"), environ={}, clock=clock).invoke({}, context)
+    served, failed = log_lines()
+    assert set(served) == {"level", "logger", "event", "registry", "backend", "source",
+                           "duration_ms", "request_id"}
+    assert served["request_id"] == context.aws_request_id and served["duration_ms"] >= 0
+    assert "user-x" not in json.dumps(served) and "pw-x" not in json.dumps(served)
+    assert failed["event"] == "credentials_failed" and failed["level"] == "ERROR"
+    assert failed["error_type"] == "SecretNotFound" and "registry 'one'" in failed["error"]
+
+
+def test_unexpected_errors_are_logged_without_their_message(clock, log_lines, monkeypatch):
+    app = App(env_config("one"), environ={"U": "u", "P": "p"}, clock=clock)
+    backend = app.broker().backends["one"]
+    monkeypatch.setattr(backend, "fetch", lambda: {}["secret-ish detail"])
+    with pytest.raises(KeyError):
+        app.invoke({}, None)
+    line = log_lines()[-1]
+    assert line["error_type"] == "KeyError" and "secret-ish" not in line["error"]
+
+
+@pytest.fixture
+def ssm_app(aws, moto, clock):
+    ssm = aws("ssm")
+
+    def put(text):
+        ssm.put_parameter(Name="/broker/app-config", Value=text, Type="String", Overwrite=True)
+    put(env_config("first"))
+    app = App("ssm:/broker/app-config", environ={"U": "u", "P": "p", "BROKER_CONFIG_TTL": "30"},
+              aws=AwsClients(endpoint_url=moto.url), clock=clock)
+    return app, put
+
+
+def test_ssm_config_is_reread_after_its_ttl(ssm_app, clock):
+    app, put = ssm_app
+    put(env_config("second"))
+    clock.advance(29)
+    assert app.broker().config.names == ["first"]
+    clock.advance(1)
+    assert app.broker().config.names == ["second"]
+
+
+def test_unchanged_ssm_config_keeps_the_cache(ssm_app, clock, log_lines):
+    app, _ = ssm_app
+    app.invoke({}, None)
+    clock.advance(31)
+    app.invoke({}, None)
+    assert [line["source"] for line in log_lines()] == ["backend", "cache"]
+
+
+def test_bad_reload_keeps_the_last_good_config(ssm_app, clock, log_lines):
+    app, put = ssm_app
+    put("registries: {}")
+    clock.advance(31)
+    assert app.broker().config.names == ["first"]
+    assert log_lines()[-1]["event"] == "config_reload_failed"
+    assert "must name at least one registry" in log_lines()[-1]["error"]
+
+
+def test_config_error_at_init_is_raised_by_each_invocation(clock, tmp_path):
+    app = App(str(tmp_path / "absent.json"), environ={}, clock=clock)
+    for _ in range(2):
+        with pytest.raises(ConfigError, match="absent.json"):
+            app.invoke({}, None)
+    (tmp_path / "absent.json").write_text(env_config("late"))
+    assert app.broker().config.names == ["late"], "a config fixed later is picked up"
+
+
+def test_backend_setup_failure_is_a_config_error(clock):
+    config = json.dumps({"registries": {"s": {"host": "h", "backend": {
+        "type": "secretsmanager", "secret_id": "x", "region": "not a region!"}}}})
+    with pytest.raises(ConfigError, match="registries.s.backend: no valid AWS region"):
+        App(config, environ={}, clock=clock).invoke({}, None)

@@ -1,0 +1,87 @@
+"""The TTL cache: hits, expiry, stale-if-error, and failures never cached."""
+
+from __future__ import annotations
+
+import pytest
+
+from broker.cache import TtlCache
+from broker.errors import AccessDenied, BackendUnavailable
+from tests.support.clock import FakeClock
+
+
+class Store:
+    def __init__(self):
+        self.calls = 0
+        self.value = "v1"
+        self.error: Exception | None = None
+
+    def fetch(self):
+        self.calls += 1
+        if self.error:
+            raise self.error
+        return self.value
+
+
+@pytest.fixture
+def setup():
+    clock = FakeClock()
+    return TtlCache(clock), Store(), clock
+
+
+def test_hit_within_ttl_costs_no_fetch(setup):
+    cache, store, clock = setup
+    assert cache.get("r", store.fetch, 10, 100) == ("v1", "backend")
+    clock.advance(9.9)
+    assert cache.get("r", store.fetch, 10, 100) == ("v1", "cache")
+    assert store.calls == 1
+
+
+def test_keys_are_independent(setup):
+    cache, store, _ = setup
+    cache.get("a", store.fetch, 10, 100)
+    cache.get("b", store.fetch, 10, 100)
+    assert store.calls == 2
+
+
+def test_expired_entry_is_refetched(setup):
+    cache, store, clock = setup
+    cache.get("r", store.fetch, 10, 100)
+    store.value = "v2"
+    clock.advance(10)
+    assert cache.get("r", store.fetch, 10, 100) == ("v2", "backend")
+
+
+def test_stale_served_only_while_store_unavailable_and_within_window(setup):
+    cache, store, clock = setup
+    cache.get("r", store.fetch, 10, 100)
+    store.error = BackendUnavailable("down")
+    clock.advance(109)
+    assert cache.get("r", store.fetch, 10, 100) == ("v1", "stale")
+    clock.advance(1)
+    with pytest.raises(BackendUnavailable):
+        cache.get("r", store.fetch, 10, 100)
+
+
+def test_denied_is_not_papered_over_with_stale(setup):
+    cache, store, clock = setup
+    cache.get("r", store.fetch, 10, 100)
+    store.error = AccessDenied("revoked")
+    clock.advance(11)
+    with pytest.raises(AccessDenied):
+        cache.get("r", store.fetch, 10, 100)
+
+
+def test_failures_are_not_cached(setup):
+    cache, store, _ = setup
+    store.error = BackendUnavailable("down")
+    with pytest.raises(BackendUnavailable):
+        cache.get("r", store.fetch, 10, 100)
+    store.error = None
+    assert cache.get("r", store.fetch, 10, 100) == ("v1", "backend")
+
+
+def test_zero_ttl_never_caches(setup):
+    cache, store, _ = setup
+    cache.get("r", store.fetch, 0, 100)
+    assert cache.get("r", store.fetch, 0, 100) == ("v1", "backend")
+    assert store.calls == 2

@@ -1,0 +1,88 @@
+"""The broker command line: invoke (masked unless asked), validate (exit 0 or 2)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from broker.cli import MASK, main
+from tests.support import leaks
+
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.fixture
+def config(tmp_path, monkeypatch):
+    path = tmp_path / "broker.yml"
+    path.write_text("registries:\n"
+                    "  a: {host: a.example, backend: {type: env, username_var: AU, password_var: AP}}\n"
+                    "  b: {host: b.example, match: ['b.example/*', 'mirror.example/*'],\n"
+                    "      backend: {type: env, username_var: BU, password_var: BP}}\n")
+    monkeypatch.setenv("AU", "user-a")
+    monkeypatch.setenv("AP", leaks.secret("password"))
+    monkeypatch.setenv("BU", "user-b")
+    monkeypatch.setenv("BP", leaks.secret("password"))
+    return str(path)
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("args, user", [
+    (["--registry", "a"], "user-a"), (["--image", "mirror.example/x:1"], "user-b"),
+    (["--alias", "b"], "user-b"),
+])
+def test_invoke_prints_the_masked_response(capsys, config, args, user):
+    code, out, err = run(capsys, "invoke", "--config", config, *args)
+    assert code == 0
+    assert json.loads(out) == {"Credentials": {"Username": user, "Password": MASK}}
+    assert json.loads(err.splitlines()[-1])["event"] == "credentials_served"
+
+
+def test_show_password(capsys, tmp_path, monkeypatch):
+    # Not a sentinel: this test's whole point is to print the password.
+    monkeypatch.setenv("XU", "user-x")
+    monkeypatch.setenv("XP", "visible-on-request")
+    inline = json.dumps({"registries": {"x": {"host": "x", "backend": {
+        "type": "env", "username_var": "XU", "password_var": "XP"}}}})
+    code, out, _ = run(capsys, "invoke", "--config", inline, "--show-password")
+    assert code == 0 and json.loads(out)["Credentials"]["Password"] == "visible-on-request"
+
+
+@pytest.mark.parametrize("args, error_type", [
+    ([], "RegistryNotSelected"),
+    (["--registry", "zzz"], "UnknownRegistry"),
+    (["--alias", "a", "--registry", "b"], "RegistryNotAllowed"),
+])
+def test_invoke_errors(capsys, config, args, error_type):
+    code, out, err = run(capsys, "invoke", "--config", config, *args)
+    assert code == 1 and out == ""
+    assert err.splitlines()[-1].startswith(f"{error_type}: ")
+
+
+def test_validate_ok(capsys, config):
+    code, out, _ = run(capsys, "validate", "--config", config)
+    assert code == 0 and "OK: 2 registries" in out and "a: a.example via env" in out
+
+
+def test_validate_lists_every_problem(capsys, tmp_path):
+    path = tmp_path / "bad.yml"
+    path.write_text("registries:\n  a: {host: 'http://a', backend: {type: ssm}}\n  '1': {}\n")
+    code, out, err = run(capsys, "validate", "--config", str(path))
+    assert code == 2 and out == ""
+    assert err.startswith("ConfigError: 3 problems")
+    for key in ("registries.a.host", "registries.a.backend.parameter", "registries.1"):
+        assert f"  {key}: " in err
+
+
+def test_python_dash_m_broker(config):
+    proc = subprocess.run([sys.executable, "-m", "broker", "validate", "--config", config],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 0 and "OK: 2 registries" in proc.stdout
