@@ -92,7 +92,7 @@ def translate(exc: Exception, make: Any) -> BrokerError | None:
                     "Run with an IAM role (Lambda execution role) or set AWS credentials")
     if name in {"NoRegionError", "InvalidRegionError"}:
         return make(BackendUnavailable, "no valid AWS region is configured",
-                    "Set `region` on the backend (e.g. eu-west-1), or AWS_REGION in the environment")
+                    "Set `region` on the backend (e.g. eu-west-1), or AWS_DEFAULT_REGION in the environment")
     if type(exc).__module__.startswith(("botocore", "urllib3")):
         return make(BackendUnavailable, f"the AWS endpoint did not answer ({name})",
                     "Check network access to the service (VPC endpoint or NAT) and retry")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 
 import pytest
@@ -19,7 +18,6 @@ for _name in list(os.environ):
 os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                   AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE="/dev/null",
                   AWS_SHARED_CREDENTIALS_FILE="/dev/null")
-logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
