@@ -12,7 +12,7 @@ from backends.base import Deps
 from broker import log
 from broker.aws import AwsClients
 from broker.config import DEFAULT_CONFIG_TTL, load_config, resolve_source
-from broker.errors import BrokerError, ConfigError
+from broker.errors import BrokerError, ConfigError, PreflightFailed
 from broker.selection import alias_of, select
 from broker.service import Broker
 
@@ -55,7 +55,10 @@ class App:
         except Exception as exc:
             _log_failure(exc, fields, started)
             raise
-        log.emit("credentials_served", **fields, source=served.source,
+        if served.problem:
+            fields["preflight_detail"] = served.problem
+        log.emit("credentials_served", logging.WARNING if served.preflight == "warned" else
+                 logging.INFO, **fields, source=served.source, preflight=served.preflight,
                  duration_ms=_ms_since(started))
         return served.login.response()
 
@@ -85,6 +88,8 @@ class App:
 
 def _log_failure(exc: Exception, fields: dict[str, Any], started: float) -> None:
     known = isinstance(exc, BrokerError)
+    if isinstance(exc, PreflightFailed):
+        fields["preflight"] = "failed"
     log.emit("credentials_failed", logging.ERROR, **fields, error_type=type(exc).__name__,
              error=str(exc) if known else "unexpected error (see the function's traceback)",
              duration_ms=_ms_since(started))

@@ -8,13 +8,15 @@ JSON text (starting with ``{``) or ``ssm:/parameter/name``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
 import backends
 from broker import schema
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
 DEFAULT_FILE = "broker.yml"
 DEFAULT_CONFIG_TTL = 300.0
 NAME_PATTERN = re.compile(r"^(?![0-9]+$)[A-Za-z0-9_-]{1,128}$")
+REPOSITORY_PATTERN = re.compile(r"^[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$")
+REFERENCE_PATTERN = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|[a-z0-9]+:[a-f0-9]{32,})$")
 HOST_PATTERN = re.compile(
     r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)(:[0-9]{1,5})?$")
 
@@ -37,6 +41,13 @@ class Defaults:
     cache_ttl: float = field(default=300.0, metadata={"min": 0})
     stale_if_error: float = field(default=3600.0, metadata={"min": 0})
     timeout: float = field(default=5.0, metadata={"min": 0.1})
+    preflight: Literal["off", "warn", "enforce"] = "off"
+    trusted_realms: tuple[str, ...] = ()
+    insecure: bool = False
+    ca_bundle: str | None = None
+
+    def check(self) -> list[tuple[str, str]]:
+        return _ca_bundle_problem(self.ca_bundle)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,15 +57,34 @@ class _RegistryFields:
     host: str
     match: tuple[str, ...] | None = None
     backend: dict
+    repository: str | None = None
+    reference: str = "latest"
+    # Overrides of Defaults; None inherits.
     cache_ttl: float | None = field(default=None, metadata={"min": 0})
     stale_if_error: float | None = field(default=None, metadata={"min": 0})
     timeout: float | None = field(default=None, metadata={"min": 0.1})
+    preflight: Literal["off", "warn", "enforce"] | None = None
+    trusted_realms: tuple[str, ...] | None = None
+    insecure: bool | None = None
+    ca_bundle: str | None = None
 
     def check(self) -> list[tuple[str, str]]:
-        if HOST_PATTERN.match(self.host):
-            return []
-        return [("host", "must be host[:port], without scheme or path "
-                         "(e.g. registry.example.com:5000)")]
+        problems = _ca_bundle_problem(self.ca_bundle)
+        if not HOST_PATTERN.match(self.host):
+            problems.append(("host", "must be host[:port], without scheme or path "
+                                     "(e.g. registry.example.com:5000)"))
+        if self.repository is not None and not REPOSITORY_PATTERN.match(self.repository):
+            problems.append(("repository", "must be an image path such as team/trainer "
+                                           "(lower-case, no host, no tag)"))
+        if not REFERENCE_PATTERN.match(self.reference):
+            problems.append(("reference", "must be a tag (e.g. latest) or a digest (sha256:...)"))
+        return problems
+
+
+def _ca_bundle_problem(path: str | None) -> list[tuple[str, str]]:
+    if path is None or os.path.isfile(path):
+        return []
+    return [("ca_bundle", f"no such file: {path}")]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,6 +105,17 @@ class Registry:
     cache_ttl: float
     stale_if_error: float
     timeout: float
+    preflight: str = "off"
+    repository: str | None = None
+    reference: str = "latest"
+    trusted_realms: tuple[str, ...] = ()
+    insecure: bool = False
+    ca_bundle: str | None = None
+
+    @property
+    def hostname(self) -> str:
+        """``host`` without its port (and without IPv6 brackets)."""
+        return urlsplit(f"//{self.host}").hostname or self.host
 
 
 @dataclass(frozen=True)
@@ -214,11 +255,12 @@ def _registry(name: str, raw: Any, defaults: Defaults, environ: Mapping[str, str
     host = fields.host.lower()
     return Registry(
         name=name, host=host, match=fields.match or (f"{host}/*",), backend_type=backend_type,
-        backend=settings, **_inherited(fields, defaults))
+        backend=settings, repository=fields.repository, reference=fields.reference,
+        **_inherited(fields, defaults))
 
 
-def _inherited(fields: _RegistryFields, defaults: Defaults) -> dict[str, float]:
-    keys = ("cache_ttl", "stale_if_error", "timeout")
+def _inherited(fields: _RegistryFields, defaults: Defaults) -> dict[str, Any]:
+    keys = [f.name for f in dataclasses.fields(Defaults)]
     return {k: getattr(defaults, k) if getattr(fields, k) is None else getattr(fields, k)
             for k in keys}
 

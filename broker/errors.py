@@ -10,7 +10,8 @@ Exception tree::
     ├── SecretNotFound        the secret, parameter, path or variable does not exist
     ├── AccessDenied          the store refused the function's identity
     ├── MalformedSecret       the stored value is not a usable login
-    └── BackendUnavailable    the store did not answer (down, timing out, throttling)
+    ├── BackendUnavailable    the store did not answer (down, timing out, throttling)
+    └── PreflightFailed       the registry itself refused the login (preflight: enforce)
 
 Messages name the registry, the backend type and the reference (secret id,
 parameter name, Vault path) and end with what to do. They never carry a
@@ -103,3 +104,7 @@ class MalformedSecret(BrokerError):
 
 class BackendUnavailable(BrokerError):
     """The secret store did not answer in time, or answered with a server error."""
+
+
+class PreflightFailed(BrokerError):
+    """The registry refused the login during the preflight check, and the registry enforces it."""

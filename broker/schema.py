@@ -90,6 +90,8 @@ def coerce(hint: Any, value: Any, path: str, problems: Problems,
     if origin in (typing.Union, types.UnionType):
         return _coerce_union(args, value, path, problems, meta)
     if origin is Literal:
+        if value is False and "off" in args:
+            value = "off"  # YAML 1.1 reads a bare `off` as false
         if value in args and type(value) in {type(a) for a in args}:
             return value
         problems.append((path, f"must be one of {', '.join(map(str, args))}"))

@@ -11,16 +11,27 @@ from backends.base import Backend, Deps
 from broker import aws
 from broker.cache import TtlCache
 from broker.config import Config, Registry
-from broker.errors import ConfigError
+from broker.errors import ConfigError, PreflightFailed
 from broker.login import Login
 
 
 @dataclass(frozen=True)
+class Checked:
+    """A login and its preflight outcome, cached together."""
+
+    login: Login
+    preflight: str = "skipped"  # skipped | passed | warned
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
 class Served:
-    """A login and where it came from: ``cache``, ``backend`` or ``stale``."""
+    """A login, where it came from (``cache``, ``backend``, ``stale``) and its preflight outcome."""
 
     login: Login
     source: str
+    preflight: str = "skipped"
+    problem: str | None = None
 
 
 class Broker:
@@ -29,14 +40,29 @@ class Broker:
     def __init__(self, config: Config, deps: Deps, clock: Callable[[], float] = time.monotonic):
         self.config = config
         self.backends = _build_backends(config, deps)
-        self.cache: TtlCache[Login] = TtlCache(clock)
+        self.cache: TtlCache[Checked] = TtlCache(clock)
 
     def login(self, registry: Registry) -> Served:
-        """The login for ``registry``, from cache when fresh."""
+        """The login for ``registry``, from cache when fresh; checked against the registry
+        on every fresh fetch when its ``preflight`` is on."""
+        checked, source = self.cache.get(registry.name, lambda: self._fetch(registry),
+                                         registry.cache_ttl, registry.stale_if_error)
+        return Served(checked.login, source, checked.preflight, checked.problem)
+
+    def _fetch(self, registry: Registry) -> Checked:
         backend = self.backends[registry.name]
-        login, source = self.cache.get(registry.name, backend.fetch, registry.cache_ttl,
-                                       registry.stale_if_error)
-        return Served(login, source)
+        login = backend.fetch()
+        if registry.preflight == "off":
+            return Checked(login)
+        from broker import preflight
+
+        result = preflight.check(registry, login)
+        if result.ok:
+            return Checked(login, "passed", "; ".join(result.warnings) or None)
+        if registry.preflight == "enforce":
+            raise backend.error(PreflightFailed, f"the registry refused the login at step "
+                                                 f"{result.summary}", preflight.HINTS[result.step])
+        return Checked(login, "warned", result.summary)
 
 
 def _build_backends(config: Config, deps: Deps) -> dict[str, Backend]:

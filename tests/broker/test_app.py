@@ -25,7 +25,8 @@ def test_log_line_fields(clock, log_lines):
         App(env_config("one"), environ={}, clock=clock).invoke({}, context)
     served, failed = log_lines()
     assert set(served) == {"level", "logger", "event", "registry", "backend", "source",
-                           "duration_ms", "request_id"}
+                           "preflight", "duration_ms", "request_id"}
+    assert served["preflight"] == "skipped"
     assert served["request_id"] == context.aws_request_id and served["duration_ms"] >= 0
     assert "user-x" not in json.dumps(served) and "pw-x" not in json.dumps(served)
     assert failed["event"] == "credentials_failed" and failed["level"] == "ERROR"

@@ -1,0 +1,130 @@
+"""Parse ``WWW-Authenticate`` headers (RFC 9110 section 11) into challenges.
+
+One header value may hold several challenges (requests joins repeated headers
+with ", "), quoted values may contain commas and backslash escapes, and the
+scheme and parameter names are case-insensitive (Nexus sends ``BASIC realm=``).
+Anything that does not parse raises :class:`ChallengeError`, and nothing else.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_TOKEN68 = re.compile(r"[A-Za-z0-9._~+/-]+=*")
+_SPACE = re.compile(r"[ \t]*")
+# Unquoted parameter values seen in the wild include URLs (realm=https://host/token).
+_BARE_VALUE = re.compile(r"[^\s,\"]+")
+
+
+class ChallengeError(ValueError):
+    """The header is not a list of authentication challenges."""
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """One challenge: a lower-cased scheme and its parameters (lower-cased names)."""
+
+    scheme: str
+    params: dict[str, str] = field(default_factory=dict)
+
+
+def parse(header: str) -> list[Challenge]:
+    """All challenges in a header value, in order."""
+    parser = _Parser(header)
+    challenges = []
+    while parser.skip_separators():
+        challenges.append(parser.challenge())
+    if not challenges:
+        raise ChallengeError("no challenge in the header")
+    return challenges
+
+
+def pick(challenges: list[Challenge]) -> Challenge | None:
+    """The challenge to answer: Bearer over Basic; None when neither is offered."""
+    by_scheme = {c.scheme: c for c in reversed(challenges)}
+    return by_scheme.get("bearer") or by_scheme.get("basic")
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        if not isinstance(text, str):
+            raise ChallengeError("the header is not text")
+        self.text, self.pos = text, 0
+
+    def skip_separators(self) -> bool:
+        """Skip blanks and empty list elements; False at the end of the text."""
+        while self.pos < len(self.text) and self.text[self.pos] in " \t,":
+            self.pos += 1
+        return self.pos < len(self.text)
+
+    def challenge(self) -> Challenge:
+        scheme = self._token("an authentication scheme").lower()
+        self._spaces()
+        params: dict[str, str] = {}
+        token68 = _TOKEN68.match(self.text, self.pos)
+        if token68 and not self._param_ahead() and token68.end() > self.pos:
+            self.pos = token68.end()  # e.g. "Negotiate abc==": no parameters to read
+            return Challenge(scheme, params)
+        while self._param_ahead():
+            name = self._token("a parameter name").lower()
+            self._spaces()
+            self.pos += 1  # the "="
+            self._spaces()
+            params[name] = self._value()
+            self._spaces()
+            if not self._comma_then_param():
+                break
+        return Challenge(scheme, params)
+
+    def _param_ahead(self) -> bool:
+        match = _TOKEN.match(self.text, self.pos)
+        if not match:
+            return False
+        rest = self.text[match.end():].lstrip(" \t")
+        return rest.startswith("=") and not rest.startswith("==")
+
+    def _comma_then_param(self) -> bool:
+        """Consume ", " when a parameter follows; leave it when a new challenge does."""
+        save = self.pos
+        while self.pos < len(self.text) and self.text[self.pos] in " \t,":
+            self.pos += 1
+        if self._param_ahead():
+            return True
+        self.pos = save
+        return False
+
+    def _token(self, what: str) -> str:
+        match = _TOKEN.match(self.text, self.pos)
+        if not match:
+            raise ChallengeError(f"expected {what} at position {self.pos}")
+        self.pos = match.end()
+        return match.group()
+
+    def _spaces(self) -> None:
+        self.pos = _SPACE.match(self.text, self.pos).end()  # type: ignore[union-attr]
+
+    def _value(self) -> str:
+        if self.text.startswith('"', self.pos):
+            return self._quoted()
+        match = _BARE_VALUE.match(self.text, self.pos)
+        if not match:
+            raise ChallengeError(f"expected a parameter value at position {self.pos}")
+        self.pos = match.end()
+        return match.group()
+
+    def _quoted(self) -> str:
+        out, i = [], self.pos + 1
+        while i < len(self.text):
+            char = self.text[i]
+            if char == "\\" and i + 1 < len(self.text):
+                out.append(self.text[i + 1])
+                i += 2
+            elif char == '"':
+                self.pos = i + 1
+                return "".join(out)
+            else:
+                out.append(char)
+                i += 1
+        raise ChallengeError("unterminated quoted string")
