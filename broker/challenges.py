@@ -36,6 +36,7 @@ def parse(header: str) -> list[Challenge]:
     challenges = []
     while parser.skip_separators():
         challenges.append(parser.challenge())
+        parser.expect_comma_or_end()
     if not challenges:
         raise ChallengeError("no challenge in the header")
     return challenges
@@ -58,6 +59,11 @@ class _Parser:
         while self.pos < len(self.text) and self.text[self.pos] in " \t,":
             self.pos += 1
         return self.pos < len(self.text)
+
+    def expect_comma_or_end(self) -> None:
+        self._spaces()
+        if self.pos < len(self.text) and self.text[self.pos] != ",":
+            raise ChallengeError(f"expected ',' between challenges at position {self.pos}")
 
     def challenge(self) -> Challenge:
         scheme = self._token("an authentication scheme").lower()

@@ -42,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     invoke.add_argument("--show-password", action="store_true", help="print the password unmasked")
     validate = commands.add_parser("validate", help="check the configuration without network")
     _add_config(validate)
+    check = commands.add_parser("check", help="prove each registry accepts its login (preflight)")
+    _add_config(check)
+    check.add_argument("names", nargs="*", metavar="NAME", help="registries (default: all)")
+    check.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     return parser
 
 
@@ -53,7 +57,8 @@ def _add_config(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return the process exit code."""
     args = _parser().parse_args(argv)
-    return {"invoke": _invoke, "validate": _validate}[args.command](args)
+    commands = {"invoke": _invoke, "validate": _validate, "check": _check}
+    return commands[args.command](args)
 
 
 def _invoke(args: argparse.Namespace) -> int:
@@ -85,6 +90,22 @@ def _validate(args: argparse.Namespace) -> int:
     for registry in config.registries.values():
         print(f"  {registry.name}: {registry.host} via {registry.backend_type}")
     return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from broker import checks
+    from broker.app import App
+
+    app = App(args.config)
+    try:
+        results = checks.run_all(app.broker(), args.names or None)
+    except BrokerError as exc:
+        return _fail(exc, 2)
+    if args.json:
+        print(json.dumps([r.as_json() for r in results], indent=2))
+    else:
+        print(checks.table(results))
+    return 0 if all(r.ok for r in results) else 1
 
 
 def _fail(exc: BrokerError, code: int) -> int:

@@ -157,6 +157,7 @@ class _Check:
         realm = params.get("realm")
         if not realm:
             raise _Failed("realm", "the Bearer challenge names no realm")
+        realm = _without_userinfo(realm)
         self._validate_realm(realm)
         token, lifetime = self._token(realm, params.get("service"))
         auth = {"Authorization": f"Bearer {token}"}
@@ -299,6 +300,13 @@ def _token_from(body: bytes, realm: str) -> tuple[str, int]:
     lifetime = data.get("expires_in")
     valid = isinstance(lifetime, int) and not isinstance(lifetime, bool) and lifetime > 0
     return token, lifetime if valid else DEFAULT_TOKEN_TTL
+
+
+def _without_userinfo(url: str) -> str:
+    """Drop ``user:pass@`` a registry put in its realm: requests would send it instead of ours."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=host).geturl()
 
 
 def _basic_header(login: Login) -> str:

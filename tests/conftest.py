@@ -63,6 +63,17 @@ def openbao():
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def registries(tmp_path_factory):
+    """Real distribution registries on 127.0.0.1: htpasswd, token auth, no auth, and one whose
+    token realm sits on another host (127.0.0.2). Each holds team/trainer:v1."""
+    from tests.support.registry_fixture import start_registries
+
+    running = start_registries(require_binary("docker-registry"), tmp_path_factory.mktemp("reg"))
+    yield running
+    running.stop()
+
+
 @pytest.fixture
 def aws(moto):
     """boto3 clients straight to moto, for putting test data in place."""
