@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from broker import aws
 from broker.errors import BackendUnavailable, BrokerError, MalformedSecret
 from broker.login import FormatProblem, Login
 
@@ -69,3 +70,18 @@ class Backend:
         """An error of ``cls`` naming this registry, backend type and reference."""
         return cls(problem, registry=self.registry.name, backend=self.type,
                    reference=reference or self.reference, hint=hint)
+
+
+class AwsBackend(Backend):
+    """A backend that reads through one boto3 client of ``service``, built at init."""
+
+    service: ClassVar[str]
+
+    def __init__(self, registry: Registry, deps: Deps) -> None:
+        super().__init__(registry, deps)
+        assert deps.aws is not None, "AWS backends need AwsClients"
+        self.client = deps.aws.client(self.service, region=self.settings.region,
+                                      role_arn=self.settings.role_arn, timeout=registry.timeout)
+
+    def translate(self, exc: Exception) -> BrokerError:
+        return aws.translate(exc, self.error) or super().translate(exc)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from backends.base import Backend, Deps
-from broker import aws
-from broker.errors import BrokerError, MalformedSecret
+from backends.base import AwsBackend
+from broker.errors import MalformedSecret
 from broker.login import Login, SecretFormat
 
 
@@ -21,18 +19,12 @@ class SecretsManagerSettings(SecretFormat):
     role_arn: str | None = None
 
 
-class SecretsManagerBackend(Backend):
+class SecretsManagerBackend(AwsBackend):
     """One ``GetSecretValue`` per fetch, through a client built at init."""
 
     type = "secretsmanager"
+    service = "secretsmanager"
     Settings = SecretsManagerSettings
-
-    def __init__(self, registry: Any, deps: Deps) -> None:
-        super().__init__(registry, deps)
-        assert deps.aws is not None
-        s = self.settings
-        self.client = deps.aws.client("secretsmanager", region=s.region, role_arn=s.role_arn,
-                                      timeout=registry.timeout)
 
     @property
     def reference(self) -> str:
@@ -45,6 +37,3 @@ class SecretsManagerBackend(Backend):
             raise self.error(MalformedSecret, "the secret holds SecretBinary, not SecretString",
                              "Store the login as a SecretString (JSON text)")
         return s.parse(answer["SecretString"], self.registry.host)
-
-    def translate(self, exc: Exception) -> BrokerError:
-        return aws.translate(exc, self.error) or super().translate(exc)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from backends.base import Backend, Deps
-from broker import aws
-from broker.errors import BrokerError, SecretNotFound
+from backends.base import AwsBackend
+from broker.errors import SecretNotFound
 from broker.login import Login, SecretFormat, checked_login
 
 
@@ -38,18 +36,12 @@ class SsmSettings(SecretFormat):
         return [self.username_parameter, self.password_parameter]  # type: ignore[list-item]
 
 
-class SsmBackend(Backend):
+class SsmBackend(AwsBackend):
     """One ``GetParameters`` call (with decryption) per fetch, whichever layout is used."""
 
     type = "ssm"
+    service = "ssm"
     Settings = SsmSettings
-
-    def __init__(self, registry: Any, deps: Deps) -> None:
-        super().__init__(registry, deps)
-        assert deps.aws is not None
-        s = self.settings
-        self.client = deps.aws.client("ssm", region=s.region, role_arn=s.role_arn,
-                                      timeout=registry.timeout)
 
     @property
     def reference(self) -> str:
@@ -67,6 +59,3 @@ class SsmBackend(Backend):
             return self.settings.parse(values[names[0]], self.registry.host)
         return checked_login(values[names[0]], values[names[1]],
                              *(f"parameter {name}" for name in names))
-
-    def translate(self, exc: Exception) -> BrokerError:
-        return aws.translate(exc, self.error) or super().translate(exc)

@@ -41,6 +41,8 @@ class Broker:
         self.config = config
         self.backends = _build_backends(config, deps)
         self.cache: TtlCache[Checked] = TtlCache(clock)
+        if any(r.preflight != "off" for r in config.registries.values()):
+            from broker import preflight  # noqa: F401  (pay for requests at init, not on a call)
 
     def login(self, registry: Registry) -> Served:
         """The login for ``registry``, from cache when fresh; checked against the registry
