@@ -5,7 +5,11 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install system-deps test demo lint clean
+CONFIG ?= broker.yml
+NPX    := npx --no-install
+SLS_ENV := SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off SLS_INTERACTIVE_SETUP_DISABLE=1
+
+.PHONY: install system-deps test demo lint clean package deploy
 
 install: $(STAMP)
 
@@ -17,6 +21,24 @@ system-deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry; \
 	  else echo "note: run 'sudo apt-get install docker-registry' to run the registry tests"; fi; \
 	fi
+	@if ! command -v npm >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; \
+	  else echo "note: install Node.js and npm to package serverless.yml"; fi; \
+	fi
+
+# osls: the open-source, Serverless Framework v3-compatible CLI (no licence login).
+node_modules/.package-lock.json: package-lock.json
+	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "note: no npm; the packaging tests will be skipped (and fail under CI=true)"; fi
+
+# broker.yml -> .build/broker.zip + .build/deploy.json -> .serverless/ (CloudFormation + zip).
+package: install node_modules/.package-lock.json
+	$(BIN)/python deploy/build.py --config $(CONFIG) $(if $(CONFIG_SOURCE),--config-source $(CONFIG_SOURCE))
+	$(SLS_ENV) $(NPX) osls package $(SLS_ARGS)
+
+deploy: package
+	$(SLS_ENV) $(NPX) osls deploy --package .serverless $(SLS_ARGS)
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { echo "python3 venv missing: apt-get install python3-venv"; exit 1; }
@@ -25,7 +47,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-test: install system-deps
+test: install system-deps node_modules/.package-lock.json
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
@@ -36,4 +58,4 @@ lint: install
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .hypothesis *.egg-info
+	rm -rf $(VENV) .demo .build .serverless node_modules .pytest_cache .hypothesis *.egg-info

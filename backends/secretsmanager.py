@@ -17,6 +17,7 @@ class SecretsManagerSettings(SecretFormat):
     version_stage: str = "AWSCURRENT"
     region: str | None = None
     role_arn: str | None = None
+    kms_key: str | None = None  # a customer-managed key: deployment grants kms:Decrypt on it
 
 
 class SecretsManagerBackend(AwsBackend):

@@ -18,6 +18,7 @@ class SsmSettings(SecretFormat):
     password_parameter: str | None = None
     region: str | None = None
     role_arn: str | None = None
+    kms_key: str | None = None  # a customer-managed key: deployment grants kms:Decrypt on it
 
     def check(self) -> list[tuple[str, str]]:
         pair = (self.username_parameter, self.password_parameter)

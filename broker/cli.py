@@ -46,6 +46,18 @@ def _parser() -> argparse.ArgumentParser:
     _add_config(check)
     check.add_argument("names", nargs="*", metavar="NAME", help="registries (default: all)")
     check.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    policy = commands.add_parser("iam-policy", help="print the function's least-privilege IAM policy")
+    _add_config(policy)
+    policy.add_argument("--config-source", help="the deployed BROKER_CONFIG, when it is ssm:/name")
+    policy.add_argument("--region", help="fill in ${AWS::Region}")
+    policy.add_argument("--account", help="fill in ${AWS::AccountId}")
+    policy.add_argument("--partition", default="aws", help="fill in ${AWS::Partition} (default aws)")
+    wiring = commands.add_parser("sagemaker-config", help="print the TrainingImageConfig for a registry")
+    _add_config(wiring)
+    wiring.add_argument("name", metavar="NAME", help="the registry (its alias)")
+    wiring.add_argument("--function-arn", required=True, help="the deployed broker function's ARN")
+    wiring.add_argument("--invoker-policy", action="store_true",
+                        help="print the identity policy the SageMaker execution role needs instead")
     return parser
 
 
@@ -57,7 +69,8 @@ def _add_config(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return the process exit code."""
     args = _parser().parse_args(argv)
-    commands = {"invoke": _invoke, "validate": _validate, "check": _check}
+    commands = {"invoke": _invoke, "validate": _validate, "check": _check,
+                "iam-policy": _iam_policy, "sagemaker-config": _sagemaker_config}
     return commands[args.command](args)
 
 
@@ -106,6 +119,34 @@ def _check(args: argparse.Namespace) -> int:
     else:
         print(checks.table(results))
     return 0 if all(r.ok for r in results) else 1
+
+
+def _iam_policy(args: argparse.Namespace) -> int:
+    from broker import iam
+    from broker.config import load_config
+
+    try:
+        config = load_config(args.config)
+    except BrokerError as exc:
+        return _fail(exc, 2)
+    document = iam.render(iam.statements(config, args.config_source), args.region, args.account,
+                          args.partition)
+    print(json.dumps(document, indent=2))
+    return 0
+
+
+def _sagemaker_config(args: argparse.Namespace) -> int:
+    from broker import iam, wiring
+    from broker.config import load_config
+
+    try:
+        config = load_config(args.config)
+        alias_arn = wiring.alias_arn(config, args.name, args.function_arn)
+    except BrokerError as exc:
+        return _fail(exc, 2)
+    block = iam.invoker_policy(alias_arn) if args.invoker_policy else wiring.training_image_config(alias_arn)
+    print(json.dumps(block, indent=2))
+    return 0
 
 
 def _fail(exc: BrokerError, code: int) -> int:

@@ -25,9 +25,10 @@ from broker.errors import ConfigError
 if TYPE_CHECKING:
     from broker.aws import AwsClients
 
-DEFAULT_FILE = "broker.yml"
+DEFAULT_FILES = ("broker.yml", "broker.yaml", "broker.json")
 DEFAULT_CONFIG_TTL = 300.0
 NAME_PATTERN = re.compile(r"^(?![0-9]+$)[A-Za-z0-9_-]{1,128}$")
+ROLE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$")
 REPOSITORY_PATTERN = re.compile(r"^[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$")
 REFERENCE_PATTERN = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|[a-z0-9]+:[a-f0-9]{32,})$")
 HOST_PATTERN = re.compile(
@@ -59,6 +60,7 @@ class _RegistryFields:
     backend: dict
     repository: str | None = None
     reference: str = "latest"
+    invokers: tuple[str, ...] = ()
     # Overrides of Defaults; None inherits.
     cache_ttl: float | None = field(default=None, metadata={"min": 0})
     stale_if_error: float | None = field(default=None, metadata={"min": 0})
@@ -78,6 +80,8 @@ class _RegistryFields:
                                            "(lower-case, no host, no tag)"))
         if not REFERENCE_PATTERN.match(self.reference):
             problems.append(("reference", "must be a tag (e.g. latest) or a digest (sha256:...)"))
+        problems += [(f"invokers[{i}]", "must be an IAM role ARN (arn:aws:iam::123456789012:role/NAME)")
+                     for i, arn in enumerate(self.invokers) if not ROLE_ARN_PATTERN.match(arn)]
         return problems
 
 
@@ -108,6 +112,7 @@ class Registry:
     preflight: str = "off"
     repository: str | None = None
     reference: str = "latest"
+    invokers: tuple[str, ...] = ()
     trusted_realms: tuple[str, ...] = ()
     insecure: bool = False
     ca_bundle: str | None = None
@@ -136,13 +141,16 @@ class Config:
 
 
 def resolve_source(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> str:
-    """Explicit argument, else env BROKER_CONFIG, else broker.yml beside the function code."""
+    """Explicit argument, else env BROKER_CONFIG, else the first of broker.yml, broker.yaml,
+    broker.json beside the function code (``$LAMBDA_TASK_ROOT``) or in the working directory."""
     environ = os.environ if environ is None else environ
     if explicit:
         return explicit
     if environ.get("BROKER_CONFIG"):
         return environ["BROKER_CONFIG"]
-    return os.path.join(environ.get("LAMBDA_TASK_ROOT") or os.getcwd(), DEFAULT_FILE)
+    folder = environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
+    candidates = [os.path.join(folder, name) for name in DEFAULT_FILES]
+    return next((path for path in candidates if os.path.isfile(path)), candidates[0])
 
 
 def load_config(source: str | None = None, environ: Mapping[str, str] | None = None,
@@ -256,7 +264,7 @@ def _registry(name: str, raw: Any, defaults: Defaults, environ: Mapping[str, str
     return Registry(
         name=name, host=host, match=fields.match or (f"{host}/*",), backend_type=backend_type,
         backend=settings, repository=fields.repository, reference=fields.reference,
-        **_inherited(fields, defaults))
+        invokers=fields.invokers, **_inherited(fields, defaults))
 
 
 def _inherited(fields: _RegistryFields, defaults: Defaults) -> dict[str, Any]:

@@ -138,6 +138,10 @@ def test_source_precedence(tmp_path):
     assert resolve_source("explicit.yml", {"BROKER_CONFIG": "env.yml"}) == "explicit.yml"
     assert resolve_source(None, {"BROKER_CONFIG": "env.yml"}) == "env.yml"
     assert resolve_source(None, {"LAMBDA_TASK_ROOT": "/var/task"}) == "/var/task/broker.yml"
+    (tmp_path / "broker.json").write_text("{}")
+    assert resolve_source(None, {"LAMBDA_TASK_ROOT": str(tmp_path)}) == str(tmp_path / "broker.json")
+    (tmp_path / "broker.yml").write_text("")
+    assert resolve_source(None, {"LAMBDA_TASK_ROOT": str(tmp_path)}) == str(tmp_path / "broker.yml")
 
 
 @pytest.mark.parametrize("name, text", [

@@ -1,0 +1,31 @@
+"""How SageMaker is pointed at a registry's alias."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from broker.config import Config
+from broker.errors import ConfigError, UnknownRegistry
+
+FUNCTION_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}$")
+"""An unqualified function ARN; SageMaker's own pattern is arn:...:lambda:...:function:.*"""
+
+
+def alias_arn(config: Config, name: str, function_arn: str) -> str:
+    """The ARN SageMaker invokes for registry ``name``: the function ARN qualified by the alias."""
+    if name not in config.registries:
+        raise UnknownRegistry(f"'{name}' is not configured; configured: {', '.join(config.names)}",
+                              hint="Use one of the configured registry names")
+    if not FUNCTION_ARN.match(function_arn):
+        raise ConfigError.from_problems("--function-arn", [(
+            "--function-arn", "must be an unqualified Lambda function ARN such as "
+                              "arn:aws:lambda:eu-west-1:123456789012:function:NAME")])
+    return f"{function_arn}:{name}"
+
+
+def training_image_config(alias: str) -> dict[str, Any]:
+    """The ``TrainingImageConfig`` block of ``AlgorithmSpecification`` for CreateTrainingJob."""
+    return {"TrainingImageConfig": {
+        "TrainingRepositoryAccessMode": "Vpc",
+        "TrainingRepositoryAuthConfig": {"TrainingRepositoryCredentialsProviderArn": alias}}}

@@ -1,0 +1,159 @@
+"""serverless.yml packaged offline with osls: the template grants exactly what broker.yml names."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+from broker import iam
+from broker.config import parse_config
+from tests.deploy.conftest import ROOT, package
+
+RUNTIME_DEPENDENCIES = {"hvac", "requests", "urllib3", "idna", "charset_normalizer", "certifi"}
+
+
+def broker_statements(packaged) -> list[dict]:
+    """The broker's own statements (serverless adds unnamed ones for logs), Resource as a list."""
+    return [{**s, "Resource": s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]}
+            for s in packaged.role_statements() if s.get("Sid")]
+
+
+def iam_resources(packaged) -> set[str]:
+    """Every resource the broker's own statements grant."""
+    return {r["Fn::Sub"] if isinstance(r, dict) else r
+            for s in broker_statements(packaged) for r in s["Resource"]}
+
+
+def test_role_statements_are_exactly_those_derived_from_the_config(packaged):
+    config = parse_config(packaged.config, "example")
+    expected = iam.for_cloudformation(iam.statements(config, "/var/task/broker.json"))
+    assert broker_statements(packaged) == expected
+    assert iam_resources(packaged) == {
+        "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:prod/registry/acme-??????",
+        "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/reg/harbor/user",
+        "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/reg/harbor/pass",
+        "arn:aws:iam::111122223333:role/partner-secret-reader",
+    }
+
+
+def test_no_wildcard_beyond_the_secret_suffix(packaged):
+    for resource in iam_resources(packaged):
+        assert "*" not in resource and resource.count("?") in (0, 6)
+
+
+def test_adding_a_registry_adds_its_arn_and_removing_it_removes_it(packaged, packaged_plus_one):
+    added = iam_resources(packaged_plus_one) - iam_resources(packaged)
+    assert added == {"arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:"
+                     "secret:team/extra-??????"}
+    assert iam_resources(packaged) - iam_resources(packaged_plus_one) == set()
+
+
+def test_one_alias_per_registry_on_latest(packaged_plus_one):
+    aliases = packaged_plus_one.resources("AWS::Lambda::Alias")
+    assert sorted(a["Properties"]["Name"] for a in aliases.values()) == sorted(
+        ["acme", "harbor", "quay", "partner", "extra_team"])
+    for alias in aliases.values():
+        assert alias["Properties"]["FunctionName"] == {"Ref": "BrokerLambdaFunction"}
+        assert alias["Properties"]["FunctionVersion"] == "$LATEST"
+    outputs = packaged_plus_one.template["Outputs"]
+    assert outputs["AliasArnExtraUnderteam"]["Value"] == {"Ref": "AliasExtraUnderteam"}
+
+
+def test_invoke_permissions_are_the_configured_roles_on_their_alias(packaged, packaged_plus_one):
+    def invokers(p):
+        return {(r["Properties"]["FunctionName"]["Ref"], r["Properties"]["Principal"])
+                for r in p.resources("AWS::Lambda::Permission").values()
+                if r["Properties"]["FunctionName"].get("Ref", "").startswith("Alias")}
+    assert invokers(packaged) == set()
+    assert invokers(packaged_plus_one) == {
+        ("AliasExtraUnderteam", "arn:aws:iam::123456789012:role/TrainerA"),
+        ("AliasExtraUnderteam", "arn:aws:iam::123456789012:role/TrainerB")}
+
+
+def test_function_settings(packaged):
+    function = packaged.template["Resources"]["BrokerLambdaFunction"]["Properties"]
+    assert function["Handler"] == "broker.handler.handler"
+    assert function["Runtime"] == "python3.12" and function["Architectures"] == ["arm64"]
+    assert (function["MemorySize"], function["Timeout"]) == (256, 15)
+    assert function["LoggingConfig"]["LogFormat"] == "JSON"
+    assert function["Environment"]["Variables"] == {"BROKER_CONFIG": "/var/task/broker.json"}
+    assert "VpcConfig" not in function
+    log_group = packaged.template["Resources"]["BrokerLogGroup"]["Properties"]
+    assert log_group["RetentionInDays"] == 30
+
+
+def test_canary_is_scheduled_but_off_by_default(packaged):
+    rules = packaged.resources("AWS::Events::Rule")
+    assert [r["Properties"]["State"] for r in rules.values()] == ["DISABLED"]
+    assert not packaged.resources("AWS::CloudWatch::Alarm")
+
+
+def test_zip_holds_exactly_the_code_config_and_needed_dependencies(packaged):
+    tops = {name.split("/")[0] for name in packaged.zip_names}
+    packages = {t for t in tops if not t.endswith(".dist-info")}
+    assert packages == {"broker", "backends", "broker.json"} | RUNTIME_DEPENDENCIES
+    assert not any(n.startswith(("tests/", "examples/", "deploy/")) or "cpython-311" in n
+                   for n in packaged.zip_names)
+    assert json.loads(packaged.read("broker.json")) == packaged.config
+
+
+def test_secretsmanager_only_config_ships_no_dependencies(tmp_path):
+    config = {"registries": {"acme": {"host": "r.example", "backend": {
+        "type": "secretsmanager", "secret_id": "x"}}}}
+    result = package(config, tmp_path)
+    assert {n.split("/")[0] for n in result.zip_names} == {"broker", "backends", "broker.json"}
+    assert (result.build / "broker.zip").stat().st_size < 200_000  # vs ~1.6 MB with Vault
+
+
+def test_packaged_handler_runs_from_the_zip(tmp_path):
+    config = {"registries": {"local": {"host": "r.example", "backend": {
+        "type": "env", "username_var": "RU", "password_var": "RP"}}}}
+    result = package(config, tmp_path / "pkg")
+    with zipfile.ZipFile(result.build / "broker.zip") as archive:
+        archive.extractall(tmp_path / "task")
+    code = ("import broker.handler as h; print(h.handler({}, None)['Credentials']['Username'])")
+    env = {"PATH": os.environ["PATH"], "LAMBDA_TASK_ROOT": str(tmp_path / "task"),
+           "RU": "zip-user", "RP": "zip-pass"}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path / "task", env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "zip-user"
+
+
+def lint(template: dict, tmp_path) -> None:
+    path = tmp_path / "template.json"
+    path.write_text(json.dumps(template))
+    cfn_lint = os.path.join(os.path.dirname(sys.executable), "cfn-lint")
+    result = subprocess.run([cfn_lint, str(path)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_template_lints_clean(packaged, tmp_path):
+    lint(packaged.template, tmp_path)
+
+
+def test_vpc_endpoints_and_canary_alarm_template_lints_clean(example_config, tmp_path):
+    result = package(example_config, tmp_path, "--param=canary=true", "--param=vpc=true",
+                     "--param=vpcEndpoints=true", "--param=vpcId=vpc-0123456789abcdef0",
+                     "--param=subnetIds=subnet-0123456789abcdef0,subnet-0123456789abcdef1",
+                     "--param=securityGroupIds=sg-0123456789abcdef0")
+    lint(result.template, tmp_path)
+    resources = result.template["Resources"]
+    assert {"CanaryFailureAlarm", "EndpointSecretsManager", "EndpointSts", "EndpointSsm",
+            "EndpointKms", "EndpointLambda"} <= set(resources)
+    assert resources["EndpointSts"]["Properties"]["PrivateDnsEnabled"] is True
+    vpc = resources["BrokerLambdaFunction"]["Properties"]["VpcConfig"]
+    assert vpc["SubnetIds"] == {"Fn::Split": [",", "subnet-0123456789abcdef0,"
+                                                   "subnet-0123456789abcdef1"]}
+    rules = [r for r in resources.values() if r["Type"] == "AWS::Events::Rule"]
+    assert [r["Properties"]["State"] for r in rules] == ["ENABLED"]
+
+
+def test_build_without_serverless_reports_the_zip_size(tmp_path, example_config):
+    out = subprocess.run([sys.executable, str(ROOT / "deploy" / "build.py"), "--config",
+                          str(ROOT / "examples" / "broker.yml"), "--out", str(tmp_path)],
+                         capture_output=True, text=True, check=True).stdout
+    assert "KiB, 4 registries, BROKER_CONFIG=/var/task/broker.json" in out
