@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from broker import aws
+from broker.deadline import Deadline
 from broker.errors import BackendUnavailable, BrokerError, MalformedSecret
 from broker.login import FormatProblem, Login
 
@@ -22,7 +24,12 @@ class Deps:
 
     environ: Mapping[str, str] = field(default_factory=dict)
     aws: AwsClients | None = None
-    clock: Callable[[], float] = time.monotonic
+    clock: Callable[[], float] = time.monotonic  # for TTLs and token leases; tests move it
+    deadline: Deadline = field(default_factory=Deadline)  # real time left in the invocation
+    sleep: Callable[[float], None] = time.sleep
+
+RETRY_BASE_DELAY = 0.2
+"""Seconds; retry n sleeps a random time up to RETRY_BASE_DELAY * 2**(n-1) ("full jitter")."""
 
 
 class Backend:
@@ -42,7 +49,36 @@ class Backend:
         raise NotImplementedError
 
     def fetch(self) -> Login:
-        """Read the login from the store, raising only BrokerError subclasses."""
+        """Read the login from the store, raising only BrokerError subclasses.
+
+        An unavailable store (down, throttling, 5xx, timing out) is retried ``retries``
+        times with jittered backoff, but only while a whole attempt still fits in the
+        invocation's remaining time.
+        """
+        attempt = 0
+        while True:
+            attempt += 1
+            self._check_time_for_attempt(0.0)
+            try:
+                return self._fetch_once()
+            except BackendUnavailable:
+                delay = random.uniform(0, RETRY_BASE_DELAY * 2 ** (attempt - 1))
+                if attempt > self.registry.retries or not self._time_for_attempt(delay):
+                    raise
+                self.deps.sleep(delay)
+
+    def _time_for_attempt(self, after: float) -> bool:
+        return self.deps.deadline.allows(after + self.registry.timeout)
+
+    def _check_time_for_attempt(self, after: float) -> None:
+        if not self._time_for_attempt(after):
+            left = self.deps.deadline.left() or 0.0
+            raise self.error(BackendUnavailable, f"only {max(left, 0):.1f} s of the invocation "
+                                                 f"remain, less than one {self.registry.timeout:g} s "
+                                                 "attempt", "Raise the function's timeout, or lower "
+                                                 "`timeout` for this registry")
+
+    def _fetch_once(self) -> Login:
         try:
             return self._fetch()
         except BrokerError:

@@ -12,6 +12,7 @@ from backends.base import Deps
 from broker import log
 from broker.aws import AwsClients
 from broker.config import DEFAULT_CONFIG_TTL, load_config, resolve_source
+from broker.deadline import Deadline
 from broker.errors import BrokerError, ConfigError, PreflightFailed
 from broker.selection import alias_of, select
 from broker.service import Broker
@@ -28,6 +29,7 @@ class App:
         self.pinned = self.environ.get("BROKER_REGISTRY") or None
         self.aws = aws or AwsClients()
         self.clock = clock
+        self.deadline = Deadline()
         self._broker: Broker | None = None
         self._error: BrokerError | None = None
         self._loaded_at = 0.0
@@ -46,15 +48,21 @@ class App:
         """Serve one invocation: select the registry, get its login, log one line."""
         started = time.perf_counter()
         fields: dict[str, Any] = {"request_id": getattr(context, "aws_request_id", None)}
+        self.deadline.start(_remaining_ms(context))
         try:
             broker = self.broker()
             registry = select(broker.config, event,
                               alias_of(getattr(context, "invoked_function_arn", None)), self.pinned)
             fields.update(registry=registry.name, backend=registry.backend_type)
-            served = broker.login(registry)
+            refresh = _refresh_asked(event)
+            if refresh:
+                fields["refresh"] = "honoured" if registry.allow_refresh else "ignored"
+            served = broker.login(registry, refresh=refresh and registry.allow_refresh)
         except Exception as exc:
             _log_failure(exc, fields, started)
             raise
+        finally:
+            self.deadline.clear()
         if served.problem:
             fields["preflight_detail"] = served.problem
         log.emit("credentials_served", logging.WARNING if served.preflight == "warned" else
@@ -77,13 +85,25 @@ class App:
         try:
             config = load_config(self.source, self.environ, self.aws)
             if self._broker is None or config != self._broker.config:
-                self._broker = Broker(config, Deps(self.environ, self.aws, self.clock), self.clock)
+                deps = Deps(self.environ, self.aws, self.clock, self.deadline)
+                self._broker = Broker(config, deps, self.clock)
             self._error = None
         except BrokerError as exc:
             self._error = exc if isinstance(exc, ConfigError) else ConfigError.from_problems(
                 self.source, [("(backends)", str(exc))])
             if self._broker is not None:  # keep serving with the last good configuration
                 log.emit("config_reload_failed", logging.WARNING, error=str(self._error))
+
+
+def _remaining_ms(context: Any) -> Any:
+    try:
+        return context.get_remaining_time_in_millis()
+    except Exception:  # no Lambda context (CLI, tests): no deadline
+        return None
+
+
+def _refresh_asked(event: Any) -> bool:
+    return isinstance(event, dict) and event.get("refresh") is True
 
 
 def _log_failure(exc: Exception, fields: dict[str, Any], started: float) -> None:

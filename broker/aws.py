@@ -25,9 +25,10 @@ _MESSAGE_CHARS = 300
 class AwsClients:
     """Builds and shares boto3 clients; assumes ``role_arn`` roles lazily, refreshing them."""
 
-    def __init__(self, *, endpoint_url: str | None = None, max_attempts: int = 3,
+    def __init__(self, *, endpoint_url: str | None = None, max_attempts: int = 1,
                  session: Any = None) -> None:
         self.endpoint_url = endpoint_url  # None: boto3 honours AWS_ENDPOINT_URL itself
+        # One attempt per call: Backend.fetch() retries, within the invocation's time left.
         self.max_attempts = max_attempts
         self._clients: dict[tuple, Any] = {}
         self._sessions: dict[str | None, Any] = {None: session} if session else {}

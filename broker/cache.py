@@ -31,12 +31,13 @@ class TtlCache(Generic[T]):
         self.clock = clock
         self._entries: dict[str, _Entry[T]] = {}
 
-    def get(self, key: str, fetch: Callable[[], T], ttl: float,
-            stale_if_error: float) -> tuple[T, str]:
-        """Return ``(value, source)`` where source is ``cache``, ``backend`` or ``stale``."""
+    def get(self, key: str, fetch: Callable[[], T], ttl: float, stale_if_error: float,
+            refresh: bool = False) -> tuple[T, str]:
+        """Return ``(value, source)`` where source is ``cache``, ``backend`` or ``stale``;
+        ``refresh`` skips a fresh entry (the stale rules still apply if the fetch fails)."""
         now = self.clock()
         entry = self._entries.get(key)
-        if entry and now < entry.fetched_at + ttl:
+        if entry and not refresh and now < entry.fetched_at + ttl:
             return entry.value, "cache"
         try:
             value = fetch()

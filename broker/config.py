@@ -42,6 +42,7 @@ class Defaults:
     cache_ttl: float = field(default=300.0, metadata={"min": 0})
     stale_if_error: float = field(default=3600.0, metadata={"min": 0})
     timeout: float = field(default=5.0, metadata={"min": 0.1})
+    retries: int = field(default=2, metadata={"min": 0})
     preflight: Literal["off", "warn", "enforce"] = "off"
     trusted_realms: tuple[str, ...] = ()
     insecure: bool = False
@@ -65,7 +66,9 @@ class _RegistryFields:
     cache_ttl: float | None = field(default=None, metadata={"min": 0})
     stale_if_error: float | None = field(default=None, metadata={"min": 0})
     timeout: float | None = field(default=None, metadata={"min": 0.1})
+    retries: int | None = field(default=None, metadata={"min": 0})
     preflight: Literal["off", "warn", "enforce"] | None = None
+    allow_refresh: bool = False
     trusted_realms: tuple[str, ...] | None = None
     insecure: bool | None = None
     ca_bundle: str | None = None
@@ -109,6 +112,8 @@ class Registry:
     cache_ttl: float
     stale_if_error: float
     timeout: float
+    retries: int = 2
+    allow_refresh: bool = False
     preflight: str = "off"
     repository: str | None = None
     reference: str = "latest"
@@ -264,7 +269,8 @@ def _registry(name: str, raw: Any, defaults: Defaults, environ: Mapping[str, str
     return Registry(
         name=name, host=host, match=fields.match or (f"{host}/*",), backend_type=backend_type,
         backend=settings, repository=fields.repository, reference=fields.reference,
-        invokers=fields.invokers, **_inherited(fields, defaults))
+        invokers=fields.invokers, allow_refresh=fields.allow_refresh,
+        **_inherited(fields, defaults))
 
 
 def _inherited(fields: _RegistryFields, defaults: Defaults) -> dict[str, Any]:

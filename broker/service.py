@@ -44,11 +44,11 @@ class Broker:
         if any(r.preflight != "off" for r in config.registries.values()):
             from broker import preflight  # noqa: F401  (pay for requests at init, not on a call)
 
-    def login(self, registry: Registry) -> Served:
-        """The login for ``registry``, from cache when fresh; checked against the registry
-        on every fresh fetch when its ``preflight`` is on."""
+    def login(self, registry: Registry, refresh: bool = False) -> Served:
+        """The login for ``registry``, from cache when fresh (unless ``refresh``); checked
+        against the registry on every fresh fetch when its ``preflight`` is on."""
         checked, source = self.cache.get(registry.name, lambda: self._fetch(registry),
-                                         registry.cache_ttl, registry.stale_if_error)
+                                         registry.cache_ttl, registry.stale_if_error, refresh)
         return Served(checked.login, source, checked.preflight, checked.problem)
 
     def _fetch(self, registry: Registry) -> Checked:

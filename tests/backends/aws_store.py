@@ -18,7 +18,7 @@ class AwsStore(Store):
         super().__init__()
         self.admin = aws  # direct to moto, for setup
         self.proxy = proxy
-        self.aws = AwsClients(endpoint_url=proxy.url, max_attempts=1)
+        self.aws = AwsClients(endpoint_url=proxy.url)
 
     def down(self) -> None:
         self.proxy.stop()
@@ -38,4 +38,4 @@ class AwsStore(Store):
         session = boto3.Session(aws_access_key_id=key["AccessKeyId"],
                                 aws_secret_access_key=key["SecretAccessKey"], region_name="us-east-1")
         with enable_iam_authentication():
-            yield {"aws": AwsClients(endpoint_url=self.proxy.url, max_attempts=1, session=session)}
+            yield {"aws": AwsClients(endpoint_url=self.proxy.url, session=session)}

@@ -64,7 +64,7 @@ def test_every_problem_is_reported_at_once():
     })
     assert found == {
         "extra": "unknown key (valid: defaults, registries)",
-        "defaults.stael_if_error": "unknown key (valid: cache_ttl, stale_if_error, timeout, "
+        "defaults.stael_if_error": "unknown key (valid: cache_ttl, stale_if_error, timeout, retries, "
                                    "preflight, trusted_realms, insecure, ca_bundle)",
         "defaults.cache_ttl": "must be at least 0",
         "registries.bad host": found["registries.bad host"],

@@ -1,0 +1,44 @@
+"""How long the current invocation may still spend on secret stores.
+
+Lambda kills an invocation at its timeout, with no error of the broker's own.
+The app starts a :class:`Deadline` from ``context.get_remaining_time_in_millis()``
+minus a margin for answering; backends start an attempt only when a whole
+``timeout`` still fits, and sleep between retries only as long as one more
+attempt still fits after the sleep.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+ANSWER_MARGIN = 0.5
+"""Seconds kept back to log and return the broker's own error before Lambda's timeout."""
+
+
+class Deadline:
+    """The end of the current invocation's budget, on the real monotonic clock."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._until: float | None = None
+
+    def start(self, remaining_ms: object, margin: float = ANSWER_MARGIN) -> None:
+        """Begin an invocation with ``remaining_ms`` left (None or junk: no deadline)."""
+        if isinstance(remaining_ms, (int, float)) and not isinstance(remaining_ms, bool):
+            self._until = self.clock() + remaining_ms / 1000 - margin
+        else:
+            self._until = None
+
+    def clear(self) -> None:
+        """No invocation in progress: no deadline."""
+        self._until = None
+
+    def left(self) -> float | None:
+        """Seconds left, or None when there is no deadline."""
+        return None if self._until is None else self._until - self.clock()
+
+    def allows(self, seconds: float) -> bool:
+        """True when ``seconds`` more still end before the deadline."""
+        left = self.left()
+        return left is None or left >= seconds
