@@ -179,7 +179,8 @@ class VaultBackend(Backend):
                               "Grant the login's policy `read` on it (for KV v2 the policy path "
                               "is MOUNT/data/PATH), and check kv_version matches the mount")
         if _is_unavailable(exc):
-            return self.error(BackendUnavailable, f"Vault did not answer ({type(exc).__name__})",
+            return self.error(BackendUnavailable, f"Vault is sealed, down or unreachable "
+                                                  f"({type(exc).__name__})",
                               "Check that Vault is reachable and unsealed, then retry")
         return super().translate(exc)
 

@@ -53,7 +53,7 @@ class AwsClients:
         from botocore.config import Config
 
         return Config(connect_timeout=timeout, read_timeout=timeout,
-                      retries={"mode": "standard", "max_attempts": self.max_attempts})
+                      retries={"mode": "standard", "total_max_attempts": self.max_attempts})
 
     def _assumed(self, role_arn: str) -> Any:
         import boto3
