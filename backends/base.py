@@ -109,7 +109,7 @@ class Backend:
 
 
 class AwsBackend(Backend):
-    """A backend that reads through one boto3 client of ``service``, built at init."""
+    """A backend that reads through one botocore client of ``service``, built at init."""
 
     service: ClassVar[str]
 

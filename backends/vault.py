@@ -134,15 +134,14 @@ class VaultBackend(Backend):
 
     def _aws_login(self, auth: VaultAuth) -> dict[str, Any]:
         assert self.deps.aws is not None
-        session = self.deps.aws.session()
-        creds = session.get_credentials()
+        creds = self.deps.aws.session().get_credentials()
         if creds is None:
             raise self.error(AccessDenied, "no AWS credentials to sign the Vault IAM login",
                              "Run with an execution role, or set AWS credentials", self._auth_ref)
         frozen = creds.get_frozen_credentials()
         return self.client.auth.aws.iam_login(
             frozen.access_key, frozen.secret_key, frozen.token, header_value=auth.header_value,
-            role=auth.role, region=auth.region or session.region_name or "us-east-1",
+            role=auth.role, region=auth.region or self.deps.aws.region() or "us-east-1",
             mount_point=auth.mount or "aws")
 
     def _secret(self, value: SecretRef | str | None) -> str:

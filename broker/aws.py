@@ -1,8 +1,11 @@
-"""boto3 clients shared by every AWS-backed registry, and AWS error translation.
+"""AWS clients shared by every AWS-backed registry, and AWS error translation.
 
-boto3 is imported on first use, so a configuration without AWS backends never
-pays for it. Clients are shared per (service, region, role, timeout): a
-thousand Secrets Manager registries in one region use one client.
+Clients come from botocore directly: boto3 adds nothing the broker uses and
+its import (s3transfer among others) costs tens of milliseconds and megabytes
+on every cold start. botocore is imported on first use, so a configuration
+without AWS backends never pays for it. Clients are shared per (service,
+region, role, timeout): a thousand Secrets Manager registries in one region
+use one client.
 """
 
 from __future__ import annotations
@@ -23,11 +26,14 @@ _MESSAGE_CHARS = 300
 
 
 class AwsClients:
-    """Builds and shares boto3 clients; assumes ``role_arn`` roles lazily, refreshing them."""
+    """Builds and shares botocore clients; assumes ``role_arn`` roles lazily, refreshing them.
+
+    ``session`` (a botocore Session) replaces the function's own credentials, for tests.
+    """
 
     def __init__(self, *, endpoint_url: str | None = None, max_attempts: int = 1,
                  session: Any = None) -> None:
-        self.endpoint_url = endpoint_url  # None: boto3 honours AWS_ENDPOINT_URL itself
+        self.endpoint_url = endpoint_url  # None: botocore honours AWS_ENDPOINT_URL itself
         # One attempt per call: Backend.fetch() retries, within the invocation's time left.
         self.max_attempts = max_attempts
         self._clients: dict[tuple, Any] = {}
@@ -38,13 +44,13 @@ class AwsClients:
         """A client for ``service``, signed as ``role_arn`` when given."""
         key = (service, region, role_arn, timeout)
         if key not in self._clients:
-            self._clients[key] = self.session(role_arn).client(
+            self._clients[key] = self.session(role_arn).create_client(
                 service, region_name=region, endpoint_url=self.endpoint_url,
                 config=self._config(timeout))
         return self._clients[key]
 
     def session(self, role_arn: str | None = None) -> Any:
-        """The function's own boto3 session, or one that assumes ``role_arn`` on first use."""
+        """The function's own botocore session, or one that assumes ``role_arn`` on first use."""
         if role_arn not in self._sessions:
             self._sessions[role_arn] = self._assumed(role_arn) if role_arn else _new_session()
         return self._sessions[role_arn]
@@ -56,9 +62,7 @@ class AwsClients:
                       retries={"mode": "standard", "total_max_attempts": self.max_attempts})
 
     def _assumed(self, role_arn: str) -> Any:
-        import boto3
         from botocore.credentials import DeferredRefreshableCredentials
-        from botocore.session import get_session
 
         sts = self.client("sts")
 
@@ -67,16 +71,20 @@ class AwsClients:
             return {"access_key": creds["AccessKeyId"], "secret_key": creds["SecretAccessKey"],
                     "token": creds["SessionToken"], "expiry_time": creds["Expiration"].isoformat()}
 
-        core = get_session()
+        session = _new_session()
         # Deferred: the role is assumed on the first call, never during init or a snapshot.
-        core._credentials = DeferredRefreshableCredentials(refresh, "sts-assume-role")
-        return boto3.Session(botocore_session=core)
+        session._credentials = DeferredRefreshableCredentials(refresh, "sts-assume-role")
+        return session
+
+    def region(self) -> str | None:
+        """The function's own region (AWS_REGION / AWS_DEFAULT_REGION / config)."""
+        return self.session().get_config_variable("region")
 
 
 def _new_session() -> Any:
-    import boto3
+    from botocore.session import get_session
 
-    return boto3.Session()
+    return get_session()
 
 
 def translate(exc: Exception, make: Any) -> BrokerError | None:

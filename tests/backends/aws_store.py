@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
+import botocore.session
 
 from broker.aws import AwsClients
 from tests.backends.contract import Store
@@ -35,7 +35,7 @@ class AwsStore(Store):
         name = f"nobody-{secrets.token_hex(4)}"
         iam.create_user(UserName=name)
         key = iam.create_access_key(UserName=name)["AccessKey"]
-        session = boto3.Session(aws_access_key_id=key["AccessKeyId"],
-                                aws_secret_access_key=key["SecretAccessKey"], region_name="us-east-1")
+        session = botocore.session.Session()
+        session.set_credentials(key["AccessKeyId"], key["SecretAccessKey"])
         with enable_iam_authentication():
             yield {"aws": AwsClients(endpoint_url=self.proxy.url, session=session)}

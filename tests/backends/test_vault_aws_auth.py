@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
-import boto3
+import botocore.session
 import pytest
 import responses
 
@@ -23,10 +23,10 @@ def signed_login(clock):
     token = leaks.secret("vault-token")
 
     def run(auth: dict, region: str = "eu-west-1"):
-        session = boto3.Session(aws_access_key_id="AKIDEXAMPLE",
-                                aws_secret_access_key=leaks.secret("aws-secret-key"),
-                                aws_session_token=leaks.secret("aws-session-token"),
-                                region_name=region)
+        session = botocore.session.Session()
+        session.set_credentials("AKIDEXAMPLE", leaks.secret("aws-secret-key"),
+                                leaks.secret("aws-session-token"))
+        session.set_config_variable("region", region)
         from broker.app import App
 
         config = {"registries": {"acme": {"host": HOST, "backend": {

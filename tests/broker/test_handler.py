@@ -51,7 +51,7 @@ def test_secretsmanager_registry_served_without_loading_other_backends(aws, moto
     out = run_handler(sm_config(moto.url, "handler/acme"), {"AWS_ENDPOINT_URL": moto.url})
     assert out["responses"] == [{"Credentials": {"Username": "u", "Password": password}}]
     imported = {m.split(".")[0] for m in out["modules"]}
-    assert imported == {"boto3", "botocore", "backends"}, "no hvac, requests or yaml on this path"
+    assert imported == {"botocore", "backends"}, "no boto3, hvac, requests or yaml on this path"
     assert "backends.vault" not in out["modules"] and "backends.ssm" not in out["modules"]
 
 
