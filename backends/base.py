@@ -93,6 +93,9 @@ class Backend:
     def _fetch(self) -> Login:
         raise NotImplementedError
 
+    def forget(self) -> None:
+        """Drop any secret the backend holds between calls (a Vault token); see SnapStart."""
+
     format_hint = ("Store a JSON object with the username and password keys, or set "
                    "`format: dockerconfigjson` for a Docker config.json")
 

@@ -94,6 +94,11 @@ class VaultBackend(Backend):
             data = self._read()
         return self.settings.parse(data, self.registry.host)
 
+    def forget(self) -> None:
+        """Drop the Vault token: the next fetch logs in again."""
+        self.client.token = ""
+        self._renew_at = None
+
     def _read(self) -> dict[str, Any]:
         s, kv = self.settings, self.client.secrets.kv
         if s.kv_version == 1:

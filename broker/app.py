@@ -70,6 +70,11 @@ class App:
                  duration_ms=_ms_since(started))
         return served.login.response()
 
+    def forget_secrets(self) -> None:
+        """Drop every login and token held in memory (before a snapshot, after a restore)."""
+        if self._broker is not None:
+            self._broker.forget_secrets()
+
     def _reload_due(self) -> bool:
         return self.source.startswith("ssm:") and self.clock() - self._loaded_at >= self._ttl()
 

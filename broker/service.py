@@ -51,6 +51,12 @@ class Broker:
                                          registry.cache_ttl, registry.stale_if_error, refresh)
         return Served(checked.login, source, checked.preflight, checked.problem)
 
+    def forget_secrets(self) -> None:
+        """Drop every cached login and backend token (SnapStart: none may be in a snapshot)."""
+        self.cache.clear()
+        for backend in self.backends.values():
+            backend.forget()
+
     def _fetch(self, registry: Registry) -> Checked:
         backend = self.backends[registry.name]
         login = backend.fetch()

@@ -172,3 +172,14 @@ class TestKv1AppRole(VaultContract):
         assert "auth/approle" in str(info.value) and "registry 'acme'" in str(info.value)
         leaks.assert_clean(info.value)
 
+
+    def test_forget_secrets_drops_the_token(self, store, clock):
+        store.put_login(*login())
+        app = make_app(store, clock)
+        invoke(app)
+        backend = app.broker().backends["acme"]
+        assert backend.client.token
+        app.forget_secrets()
+        assert backend.client.token == "" and not app.broker().cache._entries
+        invoke(app)
+        assert backend.logins == 2

@@ -90,3 +90,39 @@ def test_log_level_from_environment(level, served_lines, tmp_path):
                           text=True, timeout=60)
     lines = [json.loads(line) for line in proc.stdout.splitlines()[:-1]]
     assert [line["event"] for line in lines] == ["credentials_served"] * served_lines
+
+
+SNAPSTART = """
+import sys, types, json
+hooks = {"before": [], "after": []}
+module = types.ModuleType("snapshot_restore_py")
+module.register_before_snapshot = hooks["before"].append
+module.register_after_restore = hooks["after"].append
+sys.modules["snapshot_restore_py"] = module
+import broker.handler as h
+from broker.cli import LocalContext
+backend = h.app.broker().backends["acme"]
+init_has_secret = bool(h.app.broker().cache._entries)
+h.handler({}, LocalContext())
+cached = bool(h.app.broker().cache._entries)
+hooks["before"][0]()
+after_snapshot = bool(h.app.broker().cache._entries)
+h.handler({}, LocalContext())
+hooks["after"][0]()
+print(json.dumps({"hooks": [len(hooks["before"]), len(hooks["after"])], "init": init_has_secret,
+                  "cached": cached, "after_snapshot": after_snapshot,
+                  "after_restore": bool(h.app.broker().cache._entries)}))
+"""
+
+
+def test_snapstart_hooks_drop_every_secret(aws, moto):
+    aws("secretsmanager").create_secret(Name="handler/snap", SecretString=json.dumps(
+        {"username": "u", "password": leaks.secret("password")}))
+    environ = {**os.environ, "BROKER_CONFIG": sm_config(moto.url, "handler/snap"),
+               "PYTHONPATH": str(ROOT), "AWS_ENDPOINT_URL": moto.url}
+    proc = subprocess.run([sys.executable, "-c", SNAPSTART], env=environ, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.splitlines()[-1])
+    assert out == {"hooks": [1, 1], "init": False, "cached": True, "after_snapshot": False,
+                   "after_restore": False}
