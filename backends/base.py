@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from broker import aws
@@ -18,15 +17,24 @@ if TYPE_CHECKING:
     from broker.config import Registry
 
 
-@dataclass(frozen=True)
 class Deps:
-    """What backends may use: they get clients and environment from here, never from globals."""
+    """What backends may use: they get clients and environment from here, never from globals.
 
-    environ: Mapping[str, str] = field(default_factory=dict)
-    aws: AwsClients | None = None
-    clock: Callable[[], float] = time.monotonic  # for TTLs and token leases; tests move it
-    deadline: Deadline = field(default_factory=Deadline)  # real time left in the invocation
-    sleep: Callable[[float], None] = time.sleep
+    ``clock`` drives TTLs and token leases (tests move it); ``deadline`` is the real time
+    left in the current invocation. (A plain class: a dataclass costs a millisecond of
+    cold start to define.)
+    """
+
+    __slots__ = ("environ", "aws", "clock", "deadline", "sleep")
+
+    def __init__(self, environ: Mapping[str, str] | None = None, aws: AwsClients | None = None,
+                 clock: Callable[[], float] = time.monotonic, deadline: Deadline | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.environ = {} if environ is None else environ
+        self.aws = aws
+        self.clock = clock
+        self.deadline = deadline or Deadline()
+        self.sleep = sleep
 
 RETRY_BASE_DELAY = 0.2
 """Seconds; retry n sleeps a random time up to RETRY_BASE_DELAY * 2**(n-1) ("full jitter")."""

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from broker.errors import BackendUnavailable
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class _Entry(Generic[T]):
-    value: T
+class _Entry(NamedTuple):
+    value: Any
     fetched_at: float
 
 
@@ -29,7 +27,7 @@ class TtlCache(Generic[T]):
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
-        self._entries: dict[str, _Entry[T]] = {}
+        self._entries: dict[str, _Entry] = {}
 
     def get(self, key: str, fetch: Callable[[], T], ttl: float, stale_if_error: float,
             refresh: bool = False) -> tuple[T, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import backends
 from backends.base import Backend, Deps
@@ -15,8 +15,7 @@ from broker.errors import ConfigError, PreflightFailed
 from broker.login import Login
 
 
-@dataclass(frozen=True)
-class Checked:
+class Checked(NamedTuple):
     """A login and its preflight outcome, cached together."""
 
     login: Login
@@ -24,8 +23,7 @@ class Checked:
     problem: str | None = None
 
 
-@dataclass(frozen=True)
-class Served:
+class Served(NamedTuple):
     """A login, where it came from (``cache``, ``backend``, ``stale``) and its preflight outcome."""
 
     login: Login
