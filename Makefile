@@ -9,7 +9,7 @@ CONFIG ?= broker.yml
 NPX    := npx --no-install
 SLS_ENV := SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off SLS_INTERACTIVE_SETUP_DISABLE=1
 
-.PHONY: install system-deps test demo lint clean package deploy
+.PHONY: install system-deps test demo bench lint clean package deploy
 
 install: $(STAMP)
 
@@ -53,6 +53,10 @@ test: install system-deps node_modules/.package-lock.json
 
 demo: install
 	$(BIN)/python examples/demo.py
+
+# Broker vs the naive handler vs Powertools on loopback stand-ins; writes benchmarks/results.md.
+bench: install
+	$(BIN)/python benchmarks/run.py
 
 lint: install
 	$(BIN)/ruff check .

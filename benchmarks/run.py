@@ -318,7 +318,9 @@ def imports(stand: Stand) -> tuple[list[str], float]:
     ours = [name.strip() for _, _, _, name in rows if name.strip().split(".")[0]
             in ("broker", "backends")]
     lines = [f"Total self time of every import: {total:.1f} ms (inflated by `-X importtime` "
-             "itself). Heaviest top-level packages:", "",
+             "itself). Heaviest top-level packages (the `broker` row includes `broker.handler`'s "
+             "own line, which is the init work done at import: reading the configuration and "
+             "building the botocore client):", "",
              "| package | self ms |", "|---|---|"]
     lines += [f"| {name} | {us / 1000:.1f} |" for name, us in top]
     lines += ["", f"Project modules on the cold path: {', '.join(sorted(ours))}.",
