@@ -274,9 +274,11 @@ def _registry(name: str, raw: Any, defaults: Defaults, environ: Mapping[str, str
 
 
 def _inherited(fields: _RegistryFields, defaults: Defaults) -> dict[str, Any]:
-    keys = [f.name for f in dataclasses.fields(Defaults)]
     return {k: getattr(defaults, k) if getattr(fields, k) is None else getattr(fields, k)
-            for k in keys}
+            for k in _DEFAULT_KEYS}
+
+
+_DEFAULT_KEYS = tuple(f.name for f in dataclasses.fields(Defaults))
 
 
 def _backend(raw: dict, environ: Mapping[str, str], path: str,

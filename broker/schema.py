@@ -20,7 +20,6 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 Problems = list[tuple[str, str]]
-_MISSING = object()
 
 
 def kind(value: Any) -> str:
@@ -31,13 +30,15 @@ def kind(value: Any) -> str:
 
 
 def join(path: str, key: str) -> str:
-    """``registries.acme`` + ``host`` -> ``registries.acme.host``; empty parts drop out."""
-    return ".".join(part for part in (path, key) if part)
+    """``registries.acme`` + ``host`` -> ``registries.acme.host``; an empty path drops out."""
+    return f"{path}.{key}" if path and key else path or key
 
 
 @functools.cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+def _fields(cls: type) -> dict[str, tuple[dataclasses.Field, Any]]:
+    """Each init field of ``cls`` with its resolved type hint (computed once per class)."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: (f, hints[f.name]) for f in dataclasses.fields(cls) if f.init}
 
 
 def build(cls: type, raw: Any, path: str, problems: Problems,
@@ -47,18 +48,27 @@ def build(cls: type, raw: Any, path: str, problems: Problems,
         problems.append((path, f"must be a mapping, not a {kind(raw)}"))
         return None
     before = len(problems)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    fields = _fields(cls)
     raw = _with_env_defaults(cls, raw, environ)
     for key in raw:
         if key not in fields:
             problems.append((join(path, key), f"unknown key (valid: {', '.join(fields)})"))
-    values = {name: _field_value(cls, f, raw, join(path, name), problems)
-              for name, f in fields.items()}
+    values = {}
+    for name, (f, hint) in fields.items():
+        if name in raw:  # paths are only built for keys present or missing: parsing stays cheap
+            values[name] = coerce(hint, raw[name], join(path, name), problems, f.metadata)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            problems.append((join(path, name), _required(cls, name)))
     if len(problems) > before:
         return None
-    obj = cls(**{k: v for k, v in values.items() if v is not _MISSING})
+    obj = cls(**values)
     problems.extend((join(path, sub), msg) for sub, msg in _check(obj))
     return obj if len(problems) == before else None
+
+
+def _required(cls: type, name: str) -> str:
+    variable = getattr(cls, "ENV_DEFAULTS", {}).get(name)
+    return f"required (or set {variable})" if variable else "required"
 
 
 def _with_env_defaults(cls: type, raw: dict, environ: Mapping[str, str] | None) -> dict:
@@ -71,16 +81,6 @@ def _with_env_defaults(cls: type, raw: dict, environ: Mapping[str, str] | None) 
 def _check(obj: Any) -> Problems:
     check = getattr(obj, "check", None)
     return list(check()) if check else []
-
-
-def _field_value(cls: type, f: dataclasses.Field, raw: dict, path: str, problems: Problems) -> Any:
-    if f.name not in raw:
-        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        if required:
-            variable = getattr(cls, "ENV_DEFAULTS", {}).get(f.name)
-            problems.append((path, f"required (or set {variable})" if variable else "required"))
-        return _MISSING
-    return coerce(_hints(cls)[f.name], raw[f.name], path, problems, f.metadata)
 
 
 def coerce(hint: Any, value: Any, path: str, problems: Problems,
