@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     source = args.config_source or f"{TASK_ROOT}/{PACKAGED_CONFIG}"
     (out / "deploy.json").write_text(json.dumps(deploy_document(config, source), indent=2))
     size = zip_path.stat().st_size
-    print(f"{zip_path}: {size / 1024:.0f} KiB, {len(config.registries)} registries, "
+    count = len(config.registries)
+    print(f"{zip_path}: {size / 1024:.0f} KiB, {count} registr{'y' if count == 1 else 'ies'}, "
           f"BROKER_CONFIG={source}")
     return 0
 
