@@ -27,6 +27,7 @@ class App:
         self.environ = os.environ if environ is None else environ
         self.source = resolve_source(source, self.environ)
         self.pinned = self.environ.get("BROKER_REGISTRY") or None
+        self.config_ttl = _config_ttl(self.environ)
         self.aws = aws or AwsClients()
         self.clock = clock
         self.deadline = Deadline()
@@ -76,14 +77,7 @@ class App:
             self._broker.forget_secrets()
 
     def _reload_due(self) -> bool:
-        return self.source.startswith("ssm:") and self.clock() - self._loaded_at >= self._ttl()
-
-    def _ttl(self) -> float:
-        raw = self.environ.get("BROKER_CONFIG_TTL")
-        try:
-            return float(raw) if raw else DEFAULT_CONFIG_TTL
-        except ValueError:
-            return DEFAULT_CONFIG_TTL
+        return self.source.startswith("ssm:") and self.clock() - self._loaded_at >= self.config_ttl
 
     def _load(self) -> None:
         self._loaded_at = self.clock()
@@ -98,6 +92,14 @@ class App:
                 self.source, [("(backends)", str(exc))])
             if self._broker is not None:  # keep serving with the last good configuration
                 log.emit("config_reload_failed", logging.WARNING, error=str(self._error))
+
+
+def _config_ttl(environ: Mapping[str, str]) -> float:
+    """BROKER_CONFIG_TTL in seconds; unset or not a number: the default."""
+    try:
+        return float(environ.get("BROKER_CONFIG_TTL") or DEFAULT_CONFIG_TTL)
+    except ValueError:
+        return DEFAULT_CONFIG_TTL
 
 
 def _remaining_ms(context: Any) -> Any:

@@ -94,8 +94,7 @@ class _Parser:
     def _comma_then_param(self) -> bool:
         """Consume ", " when a parameter follows; leave it when a new challenge does."""
         save = self.pos
-        while self.pos < len(self.text) and self.text[self.pos] in " \t,":
-            self.pos += 1
+        self.skip_separators()
         if self._param_ahead():
             return True
         self.pos = save

@@ -92,10 +92,8 @@ def _invoke(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from broker.config import load_config
-
     try:
-        config = load_config(args.config)
+        config = _config(args)
     except BrokerError as exc:
         return _fail(exc, 2)
     print(f"OK: {len(config.registries)} registr{'y' if len(config.registries) == 1 else 'ies'} "
@@ -123,10 +121,9 @@ def _check(args: argparse.Namespace) -> int:
 
 def _iam_policy(args: argparse.Namespace) -> int:
     from broker import iam
-    from broker.config import load_config
 
     try:
-        config = load_config(args.config)
+        config = _config(args)
     except BrokerError as exc:
         return _fail(exc, 2)
     document = iam.render(iam.statements(config, args.config_source), args.region, args.account,
@@ -137,16 +134,22 @@ def _iam_policy(args: argparse.Namespace) -> int:
 
 def _sagemaker_config(args: argparse.Namespace) -> int:
     from broker import iam, wiring
-    from broker.config import load_config
 
     try:
-        config = load_config(args.config)
+        config = _config(args)
         alias_arn = wiring.alias_arn(config, args.name, args.function_arn)
     except BrokerError as exc:
         return _fail(exc, 2)
     block = iam.invoker_policy(alias_arn) if args.invoker_policy else wiring.training_image_config(alias_arn)
     print(json.dumps(block, indent=2))
     return 0
+
+
+def _config(args: argparse.Namespace):
+    """The validated configuration named by --config (or the default source); no network."""
+    from broker.config import load_config
+
+    return load_config(args.config)
 
 
 def _fail(exc: BrokerError, code: int) -> int:
