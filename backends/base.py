@@ -45,6 +45,7 @@ class Backend:
 
     type: ClassVar[str]
     Settings: ClassVar[type]
+    remote: ClassVar[bool] = True  # False: no network, so no attempt budget to respect
 
     def __init__(self, registry: Registry, deps: Deps) -> None:
         self.registry = registry
@@ -76,7 +77,7 @@ class Backend:
                 self.deps.sleep(delay)
 
     def _time_for_attempt(self, after: float) -> bool:
-        return self.deps.deadline.allows(after + self.registry.timeout)
+        return not self.remote or self.deps.deadline.allows(after + self.registry.timeout)
 
     def _check_time_for_attempt(self, after: float) -> None:
         if not self._time_for_attempt(after):

@@ -22,6 +22,7 @@ class EnvBackend(Backend):
 
     type = "env"
     Settings = EnvSettings
+    remote = False
 
     @property
     def reference(self) -> str:

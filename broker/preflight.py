@@ -22,6 +22,7 @@ from urllib.parse import urljoin, urlsplit
 
 from broker import challenges
 from broker.config import Registry
+from broker.deadline import Deadline
 from broker.login import Login
 
 CLIENT_ID = "sagemaker-registry-broker"
@@ -75,14 +76,17 @@ def resolve(host: str) -> list[str]:
 
 
 def check(registry: Registry, login: Login, *, session: Any = None,
-          resolver: Resolver = resolve) -> Result:
-    """Run the preflight for ``registry`` with ``login``; never raises for registry behaviour."""
+          resolver: Resolver = resolve, deadline: Deadline | None = None) -> Result:
+    """Run the preflight for ``registry`` with ``login``; never raises for registry behaviour.
+
+    With a ``deadline`` (the invocation's), no request waits past it.
+    """
     import requests
 
     if session is None:
         session = requests.Session()
         session.trust_env = False  # no .netrc credentials, no proxies from the environment
-    return _Check(registry, login, session, resolver).run()
+    return _Check(registry, login, session, resolver, deadline or Deadline()).run()
 
 
 @dataclass
@@ -91,6 +95,7 @@ class _Check:
     login: Login
     session: Any
     resolver: Resolver
+    deadline: Deadline
     scheme: str = "none"
     round_trips: int = 0
     warnings: list[str] = field(default_factory=list)
@@ -248,14 +253,23 @@ class _Check:
             return []
         try:
             self.round_trips += 1
-            self.session.get(f"{self.base}/v2/", timeout=self.registry.timeout, verify=True,
+            self.session.get(f"{self.base}/v2/", timeout=self._timeout(), verify=True,
                              allow_redirects=False).close()
         except requests.exceptions.SSLError:
             return ["the registry's certificate verifies only with ca_bundle; SageMaker requires "
                     "a certificate from a public CA"]
-        except requests.RequestException:
+        except (requests.RequestException, _Failed):
             pass
         return []
+
+    def _timeout(self) -> float:
+        """The registry's timeout, cut to what is left of the invocation."""
+        left = self.deadline.left()
+        if left is None or left >= self.registry.timeout:
+            return self.registry.timeout
+        if left <= 0.05:
+            raise _Failed(self._step, "no time left in the invocation for the check")
+        return left
 
     def _get(self, step: str, url: str, headers: dict[str, str], params: Any = None) -> Any:
         return self._send(step, "GET", url, headers, params=params)
@@ -277,7 +291,7 @@ class _Check:
     def _request(self, method: str, url: str, headers: dict[str, str], **kw: Any) -> Any:
         self.round_trips += 1
         verify = self.registry.ca_bundle or True
-        answer = self.session.request(method, url, headers=headers, timeout=self.registry.timeout,
+        answer = self.session.request(method, url, headers=headers, timeout=self._timeout(),
                                       verify=verify, allow_redirects=False, stream=True, **kw)
         with answer:
             answer.body = answer.raw.read(MAX_BODY + 1, decode_content=True) if method != "HEAD" \

@@ -37,6 +37,7 @@ class Broker:
 
     def __init__(self, config: Config, deps: Deps, clock: Callable[[], float] = time.monotonic):
         self.config = config
+        self.deps = deps
         self.backends = _build_backends(config, deps)
         self.cache: TtlCache[Checked] = TtlCache(clock)
         if any(r.preflight != "off" for r in config.registries.values()):
@@ -62,7 +63,7 @@ class Broker:
             return Checked(login)
         from broker import preflight
 
-        result = preflight.check(registry, login)
+        result = preflight.check(registry, login, deadline=self.deps.deadline)
         if result.ok:
             return Checked(login, "passed", "; ".join(result.warnings) or None)
         if registry.preflight == "enforce":

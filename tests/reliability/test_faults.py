@@ -162,3 +162,20 @@ def test_sealed_vault_is_unavailable(vault_app, clock):
         leaks.assert_clean(info.value)
     finally:
         server.stop()
+
+
+def test_preflight_against_a_hanging_registry_stays_within_the_invocation(black_hole, clock,
+                                                                           monkeypatch):
+    monkeypatch.setenv("RU", "robot")
+    monkeypatch.setenv("RP", leaks.secret("password"))
+    config = {"registries": {"r": {"host": f"127.0.0.1:{black_hole.port}", "insecure": True,
+                                   "timeout": 5, "preflight": "enforce", "backend": {
+                                       "type": "env", "username_var": "RU", "password_var": "RP"}}}}
+    app = App(json.dumps(config), clock=clock)
+    started = time.monotonic()
+    from broker.errors import PreflightFailed
+
+    with pytest.raises(PreflightFailed, match="step ping") as info:
+        app.invoke({}, LocalContext(timeout_ms=1500))
+    assert time.monotonic() - started < 1.5, "the 5 s registry timeout was cut to the deadline"
+    leaks.assert_clean(info.value)
