@@ -67,7 +67,7 @@ class Backend:
         attempt = 0
         while True:
             attempt += 1
-            self._check_time_for_attempt(0.0)
+            self._check_time_for_attempt()
             try:
                 return self._fetch_once()
             except BackendUnavailable:
@@ -79,8 +79,8 @@ class Backend:
     def _time_for_attempt(self, after: float) -> bool:
         return not self.remote or self.deps.deadline.allows(after + self.registry.timeout)
 
-    def _check_time_for_attempt(self, after: float) -> None:
-        if not self._time_for_attempt(after):
+    def _check_time_for_attempt(self) -> None:
+        if not self._time_for_attempt(0.0):
             left = self.deps.deadline.left() or 0.0
             raise self.error(BackendUnavailable, f"only {max(left, 0):.1f} s of the invocation "
                                                  f"remain, less than one {self.registry.timeout:g} s "
