@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import traceback
 
 import pytest
 
@@ -35,16 +36,63 @@ def require_binary(name: str) -> str:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """Fail any test whose captured output or failure report carries a sentinel secret."""
+    """Fail any test whose captured output or failure report carries a sentinel secret, or
+    that caught (with pytest.raises) an exception whose full traceback, causes and contexts
+    included, carries one."""
     outcome = yield
     report = outcome.get_result()
     texts = [content for title, content in report.sections if title.endswith(report.when)]
     if call.excinfo is not None:
-        texts.append(str(call.excinfo.getrepr(showlocals=False)))
+        texts.append(str(call.excinfo.getrepr(showlocals=False, chain=True)))
     found = sorted({label for text in texts for label in leaks.leaks_in(text)})
+    in_caught = sorted({label for text in _caught_tracebacks(item) for label in leaks.leaks_in(text)})
     if found:
         report.outcome = "failed"
         report.longrepr = f"secret sentinel(s) leaked into captured output: {', '.join(found)}"
+    elif in_caught and report.when == "call":
+        report.outcome = "failed"
+        report.longrepr = ("secret sentinel(s) leaked into a caught exception's traceback: "
+                           f"{', '.join(in_caught)}")
+
+
+def _caught_tracebacks(item) -> list[str]:
+    texts = []
+    for info in getattr(item, "caught_exceptions", []):
+        if getattr(info, "_excinfo", None) is not None:
+            texts.append("".join(traceback.format_exception(info.value)))
+    return texts
+
+
+class _Recorded:
+    """A pytest.raises context that remembers the ExceptionInfo it fills."""
+
+    def __init__(self, context, caught: list) -> None:
+        self.context, self.caught = context, caught
+
+    def __enter__(self):
+        info = self.context.__enter__()
+        self.caught.append(info)
+        return info
+
+    def __exit__(self, *exc_info):
+        return self.context.__exit__(*exc_info)
+
+    def __getattr__(self, name):
+        return getattr(self.context, name)
+
+
+@pytest.fixture(autouse=True)
+def guard_caught_exceptions(request, monkeypatch):
+    """Record every exception a test catches with pytest.raises, for the leak guard."""
+    real, caught = pytest.raises, []
+    request.node.caught_exceptions = caught
+
+    def raises(*args, **kwargs):
+        if len(args) > 1:  # pytest.raises(Error, function, *args): the ExceptionInfo directly
+            caught.append(real(*args, **kwargs))
+            return caught[-1]
+        return _Recorded(real(*args, **kwargs), caught)
+    monkeypatch.setattr(pytest, "raises", raises)
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +120,36 @@ def registries(tmp_path_factory):
     running = start_registries(require_binary("docker-registry"), tmp_path_factory.mktemp("reg"))
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="session")
+def example_config() -> dict:
+    """examples/broker.yml, parsed."""
+    import yaml
+
+    from tests.support.packaging import EXAMPLE
+
+    return yaml.safe_load(EXAMPLE.read_text())
+
+
+@pytest.fixture(scope="session")
+def packaged(example_config, tmp_path_factory):
+    """The example broker.yml (all three backends), packaged with deploy/build.py and osls."""
+    from tests.support.packaging import package
+
+    return package(example_config, tmp_path_factory.mktemp("example"))
+
+
+@pytest.fixture(scope="session")
+def packaged_plus_one(example_config, tmp_path_factory):
+    """The example plus one Secrets Manager registry with two invoker roles, packaged."""
+    from tests.support.packaging import package
+
+    config = json.loads(json.dumps(example_config))
+    config["registries"]["extra_team"] = {
+        "host": "extra.example.com", "backend": {"type": "secretsmanager", "secret_id": "team/extra"},
+        "invokers": ["arn:aws:iam::123456789012:role/TrainerA", "arn:aws:iam::123456789012:role/TrainerB"]}
+    return package(config, tmp_path_factory.mktemp("plus-one"))
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ fails any test whose captured output, logs or failure report contains one.
 
 from __future__ import annotations
 
+import base64
 import secrets
 import traceback
 
@@ -17,7 +18,20 @@ def secret(label: str) -> str:
     """A fresh, unguessable secret value registered with the leak guard."""
     value = f"{label}-SENTINEL-{secrets.token_hex(8)}"
     SENTINELS[value] = label
+    for encoded in base64_forms(value):
+        SENTINELS[encoded] = f"{label} (base64)"
     return value
+
+
+def base64_forms(value: str) -> list[str]:
+    """What ``value`` looks like inside any base64 text (a Basic header's ``user:password``):
+    its encoding at each of the three alignments, without the characters the neighbours share."""
+    forms = []
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + value.encode()).decode().rstrip("=")
+        start = (offset * 8 + 5) // 6 + (1 if offset else 0)
+        forms.append(encoded[start:-2])
+    return forms
 
 
 def leaks_in(text: str) -> list[str]:
