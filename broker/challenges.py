@@ -4,6 +4,8 @@ One header value may hold several challenges (requests joins repeated headers
 with ", "), quoted values may contain commas and backslash escapes, and the
 scheme and parameter names are case-insensitive (Nexus sends ``BASIC realm=``).
 Anything that does not parse raises :class:`ChallengeError`, and nothing else.
+Parsing is linear in the header's length, and a header longer than
+``MAX_HEADER_BYTES`` is refused before parsing: a registry may send many.
 """
 
 from __future__ import annotations
@@ -16,6 +18,12 @@ _TOKEN68 = re.compile(r"[A-Za-z0-9._~+/-]+=*")
 _SPACE = re.compile(r"[ \t]*")
 # Unquoted parameter values seen in the wild include URLs (realm=https://host/token).
 _BARE_VALUE = re.compile(r"[^\s,\"]+")
+_PARAM_AHEAD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+[ \t]*=(?!=)")
+_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"', re.DOTALL)
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+
+MAX_HEADER_BYTES = 16_384
+"""Longest WWW-Authenticate text parsed (all headers joined); real challenges are < 1 KiB."""
 
 
 class ChallengeError(ValueError):
@@ -30,8 +38,10 @@ class Challenge:
     params: dict[str, str] = field(default_factory=dict)
 
 
-def parse(header: str) -> list[Challenge]:
-    """All challenges in a header value, in order."""
+def parse(header: str, max_bytes: int | None = MAX_HEADER_BYTES) -> list[Challenge]:
+    """All challenges in a header value, in order (``max_bytes=None``: no length cap)."""
+    if max_bytes is not None and isinstance(header, str) and len(header) > max_bytes:
+        raise ChallengeError(f"the header is longer than {max_bytes} characters")
     parser = _Parser(header)
     challenges = []
     while parser.skip_separators():
@@ -85,11 +95,7 @@ class _Parser:
         return Challenge(scheme, params)
 
     def _param_ahead(self) -> bool:
-        match = _TOKEN.match(self.text, self.pos)
-        if not match:
-            return False
-        rest = self.text[match.end():].lstrip(" \t")
-        return rest.startswith("=") and not rest.startswith("==")
+        return _PARAM_AHEAD.match(self.text, self.pos) is not None
 
     def _comma_then_param(self) -> bool:
         """Consume ", " when a parameter follows; leave it when a new challenge does."""
@@ -120,16 +126,8 @@ class _Parser:
         return match.group()
 
     def _quoted(self) -> str:
-        out, i = [], self.pos + 1
-        while i < len(self.text):
-            char = self.text[i]
-            if char == "\\" and i + 1 < len(self.text):
-                out.append(self.text[i + 1])
-                i += 2
-            elif char == '"':
-                self.pos = i + 1
-                return "".join(out)
-            else:
-                out.append(char)
-                i += 1
-        raise ChallengeError("unterminated quoted string")
+        match = _QUOTED.match(self.text, self.pos)
+        if not match:
+            raise ChallengeError("unterminated quoted string")
+        self.pos = match.end()
+        return _ESCAPE.sub(r"\1", match.group(1))

@@ -101,7 +101,7 @@ def test_unreachable_registry(registries):
     result = preflight.check(type(block)(**{**block.__dict__, "host": f"127.0.0.1:{free_port()}"}),
                              Login("u", "p"))
     assert (result.ok, result.step) == (False, "ping")
-    assert "could not connect" in result.detail
+    assert "connection refused by 127.0.0.1" in result.detail
 
 
 @pytest.fixture

@@ -117,7 +117,7 @@ def test_oauth2_post_fallback_when_get_is_not_allowed(mock, login):
     mock.head(f"https://{host}/v2/a/b/manifests/latest", status=200)
     result = check(registry(host, repository="a/b"), login)
     form = parse_qs(mock.calls[2].request.body)
-    assert form == {"grant_type": ["password"], "client_id": ["sagemaker-registry-broker"],
+    assert form == {"grant_type": ["password"], "client_id": ["registry-broker"],
                     "username": [USER], "password": [login.password], "service": ["svc"],
                     "scope": ["repository:a/b:pull"]}
     assert result.ok and result.round_trips == 5  # ping, GET 405, POST, token-check, manifest
@@ -254,9 +254,18 @@ def test_ca_bundle_only_pass_is_flagged(mock, login, tmp_path):
     assert "SageMaker requires a certificate from a public CA" in result.warnings[0]
 
 
-def test_messages_carry_no_credentials_or_query(mock, login):
+def test_a_realm_with_user_info_is_refused_and_not_echoed(mock, login):
     host = "reg.example.com"
     challenge(mock, host, f'Bearer realm="https://{USER}:pw@{host}/token?x=1"')
+    result = check(registry(host), login)
+    assert (result.ok, result.step) == (False, "realm")
+    assert "user info" in result.detail and USER not in result.detail and "x=1" not in result.detail
+    assert len(mock.calls) == 1, "nothing was sent to the realm"
+
+
+def test_messages_carry_no_query(mock, login):
+    host = "reg.example.com"
+    challenge(mock, host, f'Bearer realm="https://{host}/token?x=1"')
     mock.get(f"https://{host}/token", status=403)
     result = check(registry(host), login)
     assert result.detail == f"token: GET https://{host}/token answered HTTP 403: the token server " \

@@ -142,4 +142,5 @@ def test_realm_redirecting_to_the_metadata_address_gets_nothing():
                  headers={"Location": "http://169.254.169.254/latest/meta-data/"})
         result = preflight.check(registry, login, resolver=lambda host: ["52.94.0.10"])
     assert (result.ok, result.step) == (False, "token")
-    assert "refused a redirect to http://169.254.169.254/latest/meta-data/" in result.detail
+    assert result.detail == ("token: refused a redirect from https://reg.example.com/token to a URL "
+                             "whose scheme is not https")
