@@ -6,6 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 CONFIG ?= broker.yml
+STAGE  ?= dev
 NPX    := npx --no-install
 SLS_ENV := SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off SLS_INTERACTIVE_SETUP_DISABLE=1
 
@@ -34,11 +35,11 @@ node_modules/.package-lock.json: package-lock.json
 
 # broker.yml -> .build/broker.zip + .build/deploy.json -> .serverless/ (CloudFormation + zip).
 package: install node_modules/.package-lock.json
-	$(BIN)/python deploy/build.py --config $(CONFIG) $(if $(CONFIG_SOURCE),--config-source $(CONFIG_SOURCE))
-	$(SLS_ENV) $(NPX) osls package $(SLS_ARGS)
+	$(BIN)/python deploy/build.py --config $(CONFIG) --stage $(STAGE) $(if $(CONFIG_SOURCE),--config-source $(CONFIG_SOURCE))
+	$(SLS_ENV) $(NPX) osls package --stage $(STAGE) $(SLS_ARGS)
 
 deploy: package
-	$(SLS_ENV) $(NPX) osls deploy --package .serverless $(SLS_ARGS)
+	$(SLS_ENV) $(NPX) osls deploy --package .serverless --stage $(STAGE) $(SLS_ARGS)
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { echo "python3 venv missing: apt-get install python3-venv"; exit 1; }

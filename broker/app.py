@@ -9,9 +9,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from backends.base import Deps
-from broker import log
+from broker import log, pins
 from broker.aws import AwsClients
-from broker.config import DEFAULT_CONFIG_TTL, load_config, resolve_source
+from broker.config import DEFAULT_CONFIG_TTL, Config, load_config, resolve_source, source_label
 from broker.deadline import Deadline
 from broker.errors import BrokerError, ConfigError, PreflightFailed
 from broker.selection import alias_of, select
@@ -20,12 +20,21 @@ from broker.service import Broker
 
 class App:
     """Loads the configuration at init and never raises there: a broken config is
-    reported, as a ConfigError, by every invocation until it is fixed."""
+    reported, as a ConfigError, by every invocation until it is fixed.
+
+    ``local`` (the CLI) lets an event pick the registry without ``event_selection``.
+    ``pin`` is the deployment's pin file (default: ``broker.pin.json`` in the task root);
+    every configuration loaded must keep to it (see :mod:`broker.pins`).
+    """
 
     def __init__(self, source: str | None = None, environ: Mapping[str, str] | None = None, *,
-                 aws: AwsClients | None = None, clock: Callable[[], float] = time.monotonic):
+                 aws: AwsClients | None = None, clock: Callable[[], float] = time.monotonic,
+                 local: bool = False, pin: str | None = None):
         self.environ = os.environ if environ is None else environ
+        self.local = local
         self.source = resolve_source(source, self.environ)
+        self.label = source_label(self.source)
+        self._pin = pins.read(pin or pins.default_path(self.environ))
         self.pinned = self.environ.get("BROKER_REGISTRY") or None
         self.config_ttl = _config_ttl(self.environ)
         self.aws = aws or AwsClients()
@@ -53,7 +62,8 @@ class App:
         try:
             broker = self.broker()
             registry = select(broker.config, event,
-                              alias_of(getattr(context, "invoked_function_arn", None)), self.pinned)
+                              alias_of(getattr(context, "invoked_function_arn", None)), self.pinned,
+                              local=self.local)
             fields.update(registry=registry.name, backend=registry.backend_type)
             refresh = _refresh_asked(event)
             if refresh:
@@ -83,15 +93,33 @@ class App:
         self._loaded_at = self.clock()
         try:
             config = load_config(self.source, self.environ, self.aws)
+            self._check_pin(config)
             if self._broker is None or config != self._broker.config:
                 deps = Deps(self.environ, self.aws, self.clock, self.deadline)
                 self._broker = Broker(config, deps, self.clock)
             self._error = None
         except BrokerError as exc:
             self._error = exc if isinstance(exc, ConfigError) else ConfigError.from_problems(
-                self.source, [("(backends)", str(exc))])
+                self.label, [("(backends)", str(exc))])
             if self._broker is not None:  # keep serving with the last good configuration
                 log.emit("config_reload_failed", logging.WARNING, error=str(self._error))
+
+
+    def _check_pin(self, config: Config) -> None:
+        """Refuse a configuration that leaves what the deployment pinned."""
+        if self._pin is None:
+            if self.source.startswith("ssm:") and "LAMBDA_TASK_ROOT" in self.environ:
+                raise ConfigError.from_problems(self.label, [("(source)", (
+                    f"an ssm: configuration needs the deployment's {pins.PIN_FILE} beside the "
+                    "code, and there is none"))], hint="Package with deploy/build.py "
+                    "--config-source ssm:/NAME (make package CONFIG_SOURCE=ssm:/NAME)")
+            return
+        found = pins.problems(config, self._pin)
+        if found:
+            raise ConfigError.from_problems(self.label, found, hint=(
+                "A configuration read at run time may tune registries or drop them, never add "
+                "one or change where a login is read from or sent to; redeploy "
+                "(make package, then make deploy) to change those"))
 
 
 def _config_ttl(environ: Mapping[str, str]) -> float:

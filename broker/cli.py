@@ -78,7 +78,7 @@ def _invoke(args: argparse.Namespace) -> int:
     from broker import log
     from broker.app import App
 
-    app = App(args.config)
+    app = App(args.config, local=True)
     log.setup(app.environ.get("BROKER_LOG_LEVEL"), stream_name="stderr")
     event = {key: value for key in ("registry", "image") if (value := getattr(args, key))}
     try:

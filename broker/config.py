@@ -21,18 +21,22 @@ from urllib.parse import urlsplit
 import backends
 from broker import schema
 from broker.errors import ConfigError
+from broker.names import managed_policy_risk
 
 if TYPE_CHECKING:
     from broker.aws import AwsClients
 
 DEFAULT_FILES = ("broker.yml", "broker.yaml", "broker.json")
 DEFAULT_CONFIG_TTL = 300.0
-NAME_PATTERN = re.compile(r"^(?![0-9]+$)[A-Za-z0-9_-]{1,128}$")
-ROLE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$")
-REPOSITORY_PATTERN = re.compile(r"^[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$")
-REFERENCE_PATTERN = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|[a-z0-9]+:[a-f0-9]{32,})$")
-HOST_PATTERN = re.compile(
-    r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)(:[0-9]{1,5})?$")
+NAME_PATTERN = re.compile(r"^(?![0-9]+\Z)[A-Za-z0-9_-]{1,128}\Z")
+ROLE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}\Z")
+REPOSITORY_PATTERN = re.compile(r"^[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*\Z")
+REFERENCE_PATTERN = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|[a-z0-9]+:[a-f0-9]{32,})\Z")
+HOSTNAME_PATTERN = re.compile(r"^(?=.{1,253}\Z)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+                              r"(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\Z", re.IGNORECASE)
+PORT_PATTERN = re.compile(r"^[0-9]{1,5}\Z")
+HOST_USAGE = ("must be host[:port], without scheme or path (e.g. registry.example.com:5000, "
+              "10.0.0.5:5000 or [fd00::5]:5000)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,9 +79,8 @@ class _RegistryFields:
 
     def check(self) -> list[tuple[str, str]]:
         problems = _ca_bundle_problem(self.ca_bundle)
-        if not HOST_PATTERN.match(self.host):
-            problems.append(("host", "must be host[:port], without scheme or path "
-                                     "(e.g. registry.example.com:5000)"))
+        if not valid_host(self.host):
+            problems.append(("host", HOST_USAGE))
         if self.repository is not None and not REPOSITORY_PATTERN.match(self.repository):
             problems.append(("repository", "must be an image path such as team/trainer "
                                            "(lower-case, no host, no tag)"))
@@ -86,6 +89,24 @@ class _RegistryFields:
         problems += [(f"invokers[{i}]", "must be an IAM role ARN (arn:aws:iam::123456789012:role/NAME)")
                      for i, arn in enumerate(self.invokers) if not ROLE_ARN_PATTERN.match(arn)]
         return problems
+
+
+def valid_host(host: str) -> bool:
+    """True for ``name[:port]``, ``a.b.c.d[:port]`` and ``[ipv6][:port]``, port 1-65535."""
+    name, sep, port = host.rpartition(":") if not host.endswith("]") else (host, "", "")
+    if not sep:
+        name = host
+    elif not PORT_PATTERN.match(port) or not 0 < int(port) < 65536:
+        return False
+    if name.startswith("[") and name.endswith("]"):
+        import ipaddress
+
+        try:
+            ipaddress.IPv6Address(name[1:-1])
+        except ValueError:
+            return False
+        return True
+    return HOSTNAME_PATTERN.match(name) is not None
 
 
 def _ca_bundle_problem(path: str | None) -> list[tuple[str, str]]:
@@ -98,6 +119,9 @@ def _ca_bundle_problem(path: str | None) -> list[tuple[str, str]]:
 class _Document:
     defaults: Defaults = field(default_factory=Defaults)
     registries: dict
+    # Lets the event pick a registry when the invocation is not through a registry's alias:
+    # then every invoker of the function, unqualified, can get every registry's login.
+    event_selection: bool = False
 
 
 @dataclass(frozen=True)
@@ -134,6 +158,7 @@ class Config:
 
     source: str
     registries: Mapping[str, Registry]
+    event_selection: bool = False
 
     @property
     def names(self) -> list[str]:
@@ -163,13 +188,24 @@ def load_config(source: str | None = None, environ: Mapping[str, str] | None = N
     """Read, parse and validate the configuration; raise ConfigError listing every problem."""
     environ = os.environ if environ is None else environ
     source = resolve_source(source, environ)
-    return parse_config(read_document(source, aws), source, environ)
+    return parse_config(read_document(source, aws), source_label(source), environ)
+
+
+def source_label(source: str) -> str:
+    """How messages name a source: inline JSON by its size only, since it may hold anything."""
+    if _is_inline(source):
+        return f"inline JSON ({len(source.encode('utf-8', 'surrogatepass'))} bytes)"
+    return source
+
+
+def _is_inline(source: str) -> bool:
+    return source.lstrip().startswith("{")
 
 
 def read_document(source: str, aws: AwsClients | None = None) -> Any:
     """The parsed YAML/JSON document behind a config source."""
-    if source.lstrip().startswith("{"):
-        return _parse_text(source, "inline JSON", as_json=True)
+    if _is_inline(source):
+        return _parse_text(source, source_label(source), as_json=True)
     if source.startswith("ssm:"):
         text = _read_ssm(source[4:], aws)
         return _parse_text(text, source, as_json=text.lstrip().startswith("{"))
@@ -191,7 +227,7 @@ def _read_file(path: str) -> str:
         raise _fatal(path, "the config file does not exist; set BROKER_CONFIG to a file, "
                      "inline JSON or ssm:/parameter") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise _fatal(path, f"the config file cannot be read ({type(exc).__name__})") from exc
+        raise _fatal(path, f"the config file cannot be read ({type(exc).__name__})") from None
 
 
 def _read_ssm(name: str, aws: AwsClients | None) -> str:
@@ -204,7 +240,7 @@ def _read_ssm(name: str, aws: AwsClients | None) -> str:
         error = aws_module.translate(exc, lambda cls, problem, hint: cls(problem, hint=hint))
         if error is None:
             raise
-        raise _fatal(f"ssm:{name}", f"the config parameter cannot be read: {error}") from exc
+        raise _fatal(f"ssm:{name}", f"the config parameter cannot be read: {error}") from None
 
 
 def _parse_text(text: str, source: str, *, as_json: bool) -> Any:
@@ -213,7 +249,12 @@ def _parse_text(text: str, source: str, *, as_json: bool) -> Any:
             return json.loads(text)
         except ValueError as exc:
             raise _fatal(source, f"not valid JSON ({exc})") from None
-    import yaml
+    try:
+        import yaml
+    except ImportError:
+        raise _fatal(source, "the configuration is YAML but no YAML parser is installed; store "
+                             "it as JSON, or package with deploy/build.py, which adds PyYAML for "
+                             "an ssm: source") from None
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
@@ -236,24 +277,38 @@ def parse_config(document: Any, source: str, environ: Mapping[str, str] | None =
         registries = _registries(raw, top.defaults if top else Defaults(), environ or {}, problems)
     if problems:
         raise ConfigError.from_problems(source, problems)
-    return Config(source, MappingProxyType(registries))
+    return Config(source, MappingProxyType(registries), top.event_selection)
 
 
 def _registries(raw_registries: dict, defaults: Defaults, environ: Mapping[str, str],
                 problems: schema.Problems) -> dict:
     if not raw_registries:
         problems.append(("registries", "must name at least one registry"))
-    parsed = {}
+    parsed, seen = {}, {}
     for name, raw in raw_registries.items():
         path = f"registries.{name}"
-        if not isinstance(name, str) or not NAME_PATTERN.match(name):
-            problems.append((path, "a registry name must be 1-128 of A-Z a-z 0-9 _ -, not all "
-                                   "digits (it doubles as a Lambda alias)"))
-            continue
-        registry = _registry(name, raw, defaults, environ, path, problems)
-        if registry:
+        name_problem = _name_problem(name, seen)
+        if name_problem:
+            problems.append((path, name_problem))
+        registry = _registry(str(name), raw, defaults, environ, path, problems)
+        if registry and not name_problem:
             parsed[name] = registry
     return parsed
+
+
+def _name_problem(name: Any, seen: dict[str, str]) -> str | None:
+    """Why ``name`` cannot be a registry name (it doubles as a Lambda alias), or None."""
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        return ("a registry name must be 1-128 of A-Z a-z 0-9 _ -, not all digits (it doubles as "
+                "a Lambda alias)")
+    risk = managed_policy_risk(name)
+    if risk:
+        return f"the name {risk}; rename the registry (it becomes the Lambda alias)"
+    clash = seen.setdefault(name.lower(), name)
+    if clash != name:
+        return (f"differs from '{clash}' only in letter case; registry names must differ in more "
+                "than case (they become Lambda aliases and CloudFormation ids)")
+    return None
 
 
 def _registry(name: str, raw: Any, defaults: Defaults, environ: Mapping[str, str],

@@ -67,13 +67,14 @@ class ConfigError(BrokerError):
     problems: list[tuple[str, str]] = []
 
     @classmethod
-    def from_problems(cls, source: str, problems: list[tuple[str, str]]) -> ConfigError:
+    def from_problems(cls, source: str, problems: list[tuple[str, str]],
+                      hint: str = "Fix these keys; `broker validate` lists every problem without "
+                                  "touching the network") -> ConfigError:
         """One error listing every problem found in the configuration from ``source``."""
         count = len(problems)
         lines = [f"{count} problem{'s' if count != 1 else ''} in the broker configuration ({source})"]
         lines += [f"  {path}: {msg}" for path, msg in problems]
-        error = cls("\n".join(lines), hint="Fix these keys; `broker validate` lists every "
-                    "problem without touching the network")
+        error = cls("\n".join(lines), hint=hint)
         error.problems = list(problems)
         return error
 

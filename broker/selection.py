@@ -1,13 +1,17 @@
 """Which registry an invocation is for. The first rule that applies wins:
 
-1. the Lambda alias in ``context.invoked_function_arn`` names a registry;
+1. the Lambda alias in ``context.invoked_function_arn`` names a registry (exactly);
 2. env ``BROKER_REGISTRY`` names one;
-3. the event carries ``registry`` (a name) or ``image`` (matched against ``match`` globs);
+3. the event carries ``registry`` (a name) or ``image`` (matched against ``match`` globs),
+   used only when the configuration sets ``event_selection: true``, or for local runs;
 4. exactly one registry is configured.
 
 A registry pinned by rule 1 or 2 cannot be overridden: an event naming another
-registry, or an image it does not serve, is refused. SageMaker's own event
-payload is undocumented, so nothing else in the event is read.
+registry, or an image it does not serve, is refused. In Lambda, an invocation that
+is not through a registry's alias (unqualified, ``$LATEST``, a version, another
+alias) is refused when several registries are configured and nothing pins one:
+whoever may invoke the function that way must not get to choose a login.
+SageMaker's own event payload is undocumented, so nothing else in the event is read.
 """
 
 from __future__ import annotations
@@ -27,21 +31,44 @@ def alias_of(invoked_function_arn: Any) -> str | None:
     return parts[7] if len(parts) == 8 and parts[5] == "function" else None
 
 
-def select(config: Config, event: Any, alias: str | None, pinned_env: str | None) -> Registry:
-    """The registry for this invocation, or a BrokerError saying why none fits."""
+def select(config: Config, event: Any, alias: str | None, pinned_env: str | None, *,
+           local: bool = False) -> Registry:
+    """The registry for this invocation, or a BrokerError saying why none fits.
+
+    ``local`` (the CLI) lets the event choose without ``event_selection``.
+    """
     asked = _asked(event)
     pinned = _pinned(config, alias, pinned_env)
     if pinned is not None:
         _refuse_override(pinned, *asked)
         return pinned
-    if asked != (None, None):
+    by_event = local or config.event_selection
+    if by_event and asked != (None, None):
         return _from_event(config, *asked)
     if len(config.registries) == 1:
-        return next(iter(config.registries.values()))
+        return _only(config, *asked)
+    if not by_event:
+        raise RegistryNotAllowed(
+            f"this invocation is not through a registry's alias (qualifier: "
+            f"{_shown(alias)}) and {len(config.registries)} registries are configured; "
+            "refused, so that no caller can choose another registry's login",
+            hint=f"Invoke the alias named after the registry ({', '.join(config.names)}), or pin "
+                 "this function to one registry with BROKER_REGISTRY")
     raise RegistryNotSelected(
         f"no rule picked a registry; configured: {', '.join(config.names)}",
         hint="Invoke the function through the alias named after the registry, set "
              "BROKER_REGISTRY, or send {\"registry\": NAME} in the event")
+
+
+def _shown(alias: str | None) -> str:
+    return "none" if alias is None else repr(alias[:64])
+
+
+def _only(config: Config, name: str | None, image: str | None) -> Registry:
+    registry = next(iter(config.registries.values()))
+    if name is not None or image is not None:
+        return _from_event(config, name, image)
+    return registry
 
 
 def _pinned(config: Config, alias: str | None, pinned_env: str | None) -> Registry | None:

@@ -8,7 +8,7 @@ from typing import Any
 from broker.config import Config
 from broker.errors import ConfigError, UnknownRegistry
 
-FUNCTION_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}$")
+FUNCTION_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}\Z")
 """An unqualified function ARN; SageMaker's own pattern is arn:...:lambda:...:function:.*"""
 
 

@@ -77,8 +77,9 @@ def test_validate_lists_every_problem(capsys, tmp_path):
     path.write_text("registries:\n  a: {host: 'http://a', backend: {type: ssm}}\n  '1': {}\n")
     code, out, err = run(capsys, "validate", "--config", str(path))
     assert code == 2 and out == ""
-    assert err.startswith("ConfigError: 3 problems")
-    for key in ("registries.a.host", "registries.a.backend.parameter", "registries.1"):
+    assert err.startswith("ConfigError: 5 problems")
+    for key in ("registries.a.host", "registries.a.backend.parameter", "registries.1",
+                "registries.1.host", "registries.1.backend"):
         assert f"  {key}: " in err
 
 

@@ -63,7 +63,7 @@ def test_every_problem_is_reported_at_once():
         "extra": True,
     })
     assert found == {
-        "extra": "unknown key (valid: defaults, registries)",
+        "extra": "unknown key (valid: defaults, registries, event_selection)",
         "defaults.stael_if_error": "unknown key (valid: cache_ttl, stale_if_error, timeout, retries, "
                                    "preflight, trusted_realms, insecure, ca_bundle)",
         "defaults.cache_ttl": "must be at least 0",
@@ -91,6 +91,13 @@ def test_registry_names_must_be_usable_as_lambda_aliases(name, ok):
         assert parse_config(document, "x").names == [name]
     else:
         assert f"registries.{name}" in problems_of(document)
+
+
+def test_an_invalid_registry_name_does_not_hide_the_problems_of_its_block():
+    found = problems_of({"registries": {"bad name!": {"host": "h.example", "backend": {
+        "type": "nosuch"}}}})
+    assert set(found) == {"registries.bad name!", "registries.bad name!.backend.type"}
+    assert "unknown backend type" in found["registries.bad name!.backend.type"]
 
 
 def test_literal_secret_is_refused_without_being_echoed():

@@ -77,7 +77,7 @@ def test_alias_pins_the_registry_in_the_lambda_path():
     env = {"A_U": "ua", "A_P": "pa", "B_U": "ub", "B_P": "pb"}
     out = run_handler(config, env, aliases=("b", "a", ""))
     assert [r["Credentials"]["Username"] for r in out["responses"]] == ["ub", "ua"]
-    assert out["errors"][0][0] == "RegistryNotSelected"
+    assert out["errors"][0][0] == "RegistryNotAllowed", "unqualified, with two registries"
 
 
 @pytest.mark.parametrize("level, served_lines", [("INFO", 1), ("ERROR", 0)])
@@ -88,6 +88,8 @@ def test_log_level_from_environment(level, served_lines, tmp_path):
                "RP": "p", "BROKER_LOG_LEVEL": level}
     proc = subprocess.run([sys.executable, "-c", RUN, ""], env=environ, capture_output=True,
                           text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.splitlines()[-1])["responses"][0]["Credentials"]["Username"] == "u"
     lines = [json.loads(line) for line in proc.stdout.splitlines()[:-1]]
     assert [line["event"] for line in lines] == ["credentials_served"] * served_lines
 

@@ -23,8 +23,9 @@ CONFIG = parse_config({"registries": {
 ONE = parse_config({"registries": {"solo": registry("solo.example")}}, "test")
 
 
-def pick(event=None, alias=None, pinned=None, config=CONFIG):
-    return select(config, event, alias, pinned).name
+def pick(event=None, alias=None, pinned=None, config=CONFIG, local=True):
+    """The registry picked; ``local`` as for the CLI (tests/security covers Lambda's refusals)."""
+    return select(config, event, alias, pinned, local=local).name
 
 
 @pytest.mark.parametrize("arn, alias", [
@@ -45,7 +46,9 @@ def test_rule1_beats_rule2():
 
 def test_alias_that_is_not_a_registry_falls_through():
     assert pick({"registry": "acme"}, alias="live") == "acme"
-    assert pick({}, alias="$LATEST", config=ONE) == "solo"
+    assert pick({}, alias="$LATEST", config=ONE, local=False) == "solo"
+    with pytest.raises(RegistryNotAllowed, match="qualifier: 'live'"):
+        pick({"registry": "acme"}, alias="live", local=False)
 
 
 def test_rule2_broker_registry():

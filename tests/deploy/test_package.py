@@ -10,7 +10,7 @@ import zipfile
 
 from broker import iam
 from broker.config import parse_config
-from tests.deploy.conftest import ROOT, package
+from tests.support.packaging import ROOT, build_module, package
 
 RUNTIME_DEPENDENCIES = {"hvac", "requests", "urllib3", "idna", "charset_normalizer", "certifi"}
 
@@ -59,7 +59,9 @@ def test_one_alias_per_registry_on_latest(packaged_plus_one):
         assert alias["Properties"]["FunctionName"] == {"Ref": "BrokerLambdaFunction"}
         assert alias["Properties"]["FunctionVersion"] == "$LATEST"
     outputs = packaged_plus_one.template["Outputs"]
-    assert outputs["AliasArnExtraUnderteam"]["Value"] == {"Ref": "AliasExtraUnderteam"}
+    key = build_module().logical_id("AliasArn", "extra_team")
+    assert key.startswith("AliasArnExtrateam")
+    assert outputs[key]["Value"] == {"Ref": build_module().logical_id("Alias", "extra_team")}
 
 
 def test_invoke_permissions_are_the_configured_roles_on_their_alias(packaged, packaged_plus_one):
@@ -68,9 +70,9 @@ def test_invoke_permissions_are_the_configured_roles_on_their_alias(packaged, pa
                 for r in p.resources("AWS::Lambda::Permission").values()
                 if r["Properties"]["FunctionName"].get("Ref", "").startswith("Alias")}
     assert invokers(packaged) == set()
-    assert invokers(packaged_plus_one) == {
-        ("AliasExtraUnderteam", "arn:aws:iam::123456789012:role/TrainerA"),
-        ("AliasExtraUnderteam", "arn:aws:iam::123456789012:role/TrainerB")}
+    alias = build_module().logical_id("Alias", "extra_team")
+    assert invokers(packaged_plus_one) == {(alias, "arn:aws:iam::123456789012:role/TrainerA"),
+                                           (alias, "arn:aws:iam::123456789012:role/TrainerB")}
 
 
 def test_function_settings(packaged):
@@ -94,7 +96,7 @@ def test_canary_is_scheduled_but_off_by_default(packaged):
 def test_zip_holds_exactly_the_code_config_and_needed_dependencies(packaged):
     tops = {name.split("/")[0] for name in packaged.zip_names}
     packages = {t for t in tops if not t.endswith(".dist-info")}
-    assert packages == {"broker", "backends", "broker.json"} | RUNTIME_DEPENDENCIES
+    assert packages == {"broker", "backends", "broker.json", "broker.pin.json"} | RUNTIME_DEPENDENCIES
     assert not any(n.startswith(("tests/", "examples/", "deploy/")) or "cpython-311" in n
                    for n in packaged.zip_names)
     assert json.loads(packaged.read("broker.json")) == packaged.config
@@ -104,7 +106,8 @@ def test_secretsmanager_only_config_ships_no_dependencies(tmp_path):
     config = {"registries": {"acme": {"host": "r.example", "backend": {
         "type": "secretsmanager", "secret_id": "x"}}}}
     result = package(config, tmp_path)
-    assert {n.split("/")[0] for n in result.zip_names} == {"broker", "backends", "broker.json"}
+    assert {n.split("/")[0] for n in result.zip_names} == {"broker", "backends", "broker.json",
+                                                            "broker.pin.json"}
     assert (result.build / "broker.zip").stat().st_size < 200_000  # vs ~1.6 MB with Vault
 
 
