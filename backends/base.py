@@ -93,11 +93,12 @@ class Backend:
         except BrokerError:
             raise
         except FormatProblem as exc:
-            # No `from exc`: a parser's exception may carry the document it choked on.
             raise self.error(MalformedSecret, f"the stored value is not a usable login: {exc}",
                              self.format_hint) from None
         except Exception as exc:
-            raise self.translate(exc) from exc
+            # Never chained: a client's exception may quote the document it choked on or a
+            # header value (a token); the translation names its type instead.
+            raise self.translate(exc) from None
 
     def _fetch(self) -> Login:
         raise NotImplementedError

@@ -120,7 +120,7 @@ class VaultBackend(Backend):
         except BrokerError:
             raise
         except Exception as exc:
-            raise self._login_error(exc, auth) from exc
+            raise self._login_error(exc, auth) from None  # see Backend._fetch_once
         self.logins += 1
         self._renew_at = self.deps.clock() + lease * 2 / 3 if lease else float("inf")
 
@@ -193,5 +193,7 @@ def _is_unavailable(exc: Exception) -> bool:
     import hvac.exceptions as hv
     import requests
 
+    # Only a connection that failed or timed out: requests' other errors (InvalidHeader,
+    # InvalidURL) are setup mistakes that no retry or stale login fixes.
     return isinstance(exc, (hv.VaultDown, hv.InternalServerError, hv.BadGateway,
-                            hv.RateLimitExceeded, requests.RequestException))
+                            hv.RateLimitExceeded, requests.ConnectionError, requests.Timeout))

@@ -1,4 +1,9 @@
-"""The ``broker`` logger: one JSON object per line, never a username, password or token."""
+"""The ``broker`` logger: one JSON object per line, never a username, password or token.
+
+The clients' own loggers are held at WARNING whatever level the broker or Lambda's runtime
+asks for: at DEBUG, botocore logs every response body (a fetched secret among them),
+urllib3 and requests their headers, hvac its requests.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from typing import Any, TextIO
 
 LOGGER_NAME = "broker"
 logger = logging.getLogger(LOGGER_NAME)
+QUIET_LIBRARIES = ("botocore", "boto3", "s3transfer", "urllib3", "requests", "hvac")
 
 
 class JsonFormatter(logging.Formatter):
@@ -42,7 +48,17 @@ def setup(level: str | None = None, stream_name: str = "stdout") -> logging.Logg
     logger.handlers[0].setFormatter(JsonFormatter())
     logger.setLevel(_level(level))
     logger.propagate = False
+    quiet_libraries()
     return logger
+
+
+def quiet_libraries() -> None:
+    """Hold every client library logger (and any child given its own level) at WARNING+."""
+    names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] in QUIET_LIBRARIES]
+    for name in {*QUIET_LIBRARIES, *names}:
+        library = logging.getLogger(name)
+        if library.level < logging.WARNING and (library.level or name in QUIET_LIBRARIES):
+            library.setLevel(logging.WARNING)
 
 
 def _level(name: str | None) -> int:

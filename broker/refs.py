@@ -5,18 +5,20 @@ Written as ``{env: VAR}``, ``{secretsmanager: ID}`` or ``{ssm: /name}``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from broker import aws as aws_errors
-from broker.errors import BrokerError, SecretNotFound
+from broker.errors import BrokerError, MalformedSecret, SecretNotFound
 from broker.schema import Problems, kind
 
 if TYPE_CHECKING:
     from backends.base import Deps
 
 KINDS = ("env", "secretsmanager", "ssm")
+_PRINTABLE_WORD = re.compile(r"^[\x21-\x7e]+\Z")
 _USAGE = "must be a reference: {env: VAR}, {secretsmanager: ID} or {ssm: /name}"
 
 MakeError = Callable[[type[BrokerError], str, str, str], BrokerError]
@@ -58,10 +60,10 @@ def resolve(ref: SecretRef, deps: Deps, make: MakeError, *, timeout: float = 5.0
         error = aws_errors.translate(exc, lambda cls, problem, hint: make(cls, problem, hint, str(ref)))
         if error is None:
             raise
-        raise error from exc
+        raise error from None  # never chained: see Backend._fetch_once
     if not value:
         raise make(SecretNotFound, "the referenced value is empty", "Store the value", str(ref))
-    return value
+    return _checked(value, ref, make)
 
 
 def _from_env(ref: SecretRef, deps: Deps, make: MakeError) -> str:
@@ -69,6 +71,16 @@ def _from_env(ref: SecretRef, deps: Deps, make: MakeError) -> str:
     if not value:
         raise make(SecretNotFound, "the environment variable is not set or empty",
                    "Set it in the function's environment", str(ref))
+    return _checked(value, ref, make)
+
+
+def _checked(value: str, ref: SecretRef, make: MakeError) -> str:
+    """A referenced secret goes into a header or a login request: it must be one printable
+    word. A client would otherwise refuse it with an error quoting it."""
+    if not _PRINTABLE_WORD.match(value):
+        raise make(MalformedSecret, "the referenced value holds whitespace or control characters "
+                                    "(a trailing newline from `echo` is the usual cause)",
+                   "Store the value without surrounding whitespace or line breaks", str(ref))
     return value
 
 
