@@ -14,7 +14,7 @@ from typing import Any
 
 from broker.errors import AccessDenied, BackendUnavailable, BrokerError, SecretNotFound
 
-SESSION_NAME = "sagemaker-registry-broker"
+SESSION_NAME = "registry-broker"
 
 _NOT_FOUND = {"ResourceNotFoundException", "ParameterNotFound", "ParameterVersionNotFound",
               "InvalidRequestException"}

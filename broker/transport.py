@@ -237,8 +237,6 @@ def _with_query(target: Target, query: Mapping[str, str]) -> Target:
 def _join(base: Target, location: str) -> str:
     from urllib.parse import urljoin
 
-    if not isinstance(location, str):
-        raise TransportError("refused", "refused a redirect without a usable Location")
     return urljoin(base.url, location)
 
 

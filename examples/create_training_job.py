@@ -1,7 +1,7 @@
 """Start a SageMaker training job whose image is pulled from a private registry through broker.
 
     python examples/create_training_job.py --registry acme \\
-        --function-arn arn:aws:lambda:eu-west-1:123456789012:function:sagemaker-registry-broker-prod-broker \\
+        --function-arn arn:aws:lambda:eu-west-1:123456789012:function:registry-broker-prod-broker \\
         --image registry.acme.example:5000/team/trainer:latest \\
         --role-arn arn:aws:iam::123456789012:role/SageMakerTrainer \\
         --subnets subnet-aaa --security-groups sg-aaa --output s3://bucket/models/

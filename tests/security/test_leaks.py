@@ -1,8 +1,8 @@
 """Promise 3: no password, token or secret_id in a log, an error, a repr or a traceback.
 
 Attacks: a literal secret in an inline-JSON configuration, a secret value that a client library
-would quote in its own exception, a function running with DEBUG logs, and a test suite whose
-guard only read messages.
+would quote in its own exception, and a function running with DEBUG logs. (The test suite's own
+guard, which must read whole tracebacks, is tested in tests/test_leak_guard.py.)
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -19,9 +18,6 @@ from broker.aws import AwsClients
 from broker.cli import LocalContext, main
 from broker.errors import ConfigError, MalformedSecret
 from tests.support import leaks
-
-pytest_plugins = ["pytester"]
-
 
 # --- Finding 12: an inline-JSON configuration is named, never echoed --------------------------
 
@@ -104,42 +100,3 @@ def test_debug_logging_never_prints_a_fetched_secret(aws, moto, root_logs_at_deb
     assert password not in out
     for name in ("botocore", "urllib3", "hvac", "requests"):
         assert logging.getLogger(name).getEffectiveLevel() >= logging.WARNING
-
-
-# --- Finding 15: the guard reads whole tracebacks ---------------------------------------------
-
-CHILD = '''
-import pytest
-from tests.support import leaks
-
-def test_caught_with_a_secret_in_its_cause():
-    with pytest.raises(RuntimeError, match="clean"):
-        try:
-            raise ValueError(leaks.secret("vault-token"))
-        except ValueError as exc:
-            raise RuntimeError("clean message") from exc
-
-def test_caught_with_a_secret_in_its_context():
-    def fail():
-        try:
-            raise KeyError(leaks.secret("password"))
-        except KeyError:
-            raise RuntimeError("clean message")
-    with pytest.raises(RuntimeError):
-        fail()
-
-def test_caught_clean():
-    with pytest.raises(RuntimeError):
-        raise RuntimeError("nothing secret")
-'''
-
-
-def test_the_guard_reads_causes_of_exceptions_a_test_catches(pytester: pytest.Pytester,
-                                                              monkeypatch):
-    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parents[2]))
-    pytester.makeconftest("from tests.conftest import *  # noqa: F401,F403\n")
-    pytester.makepyfile(test_child=CHILD)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1, failed=2)
-    result.stdout.fnmatch_lines(["*leaked into a caught exception's traceback: vault-token*",
-                                 "*leaked into a caught exception's traceback: password*"])
