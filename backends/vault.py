@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from backends.base import Backend, Deps
 from broker import refs
-from broker.errors import AccessDenied, BackendUnavailable, BrokerError, SecretNotFound
+from broker.errors import AccessDenied, BackendUnavailable, BrokerError, ConfigError, SecretNotFound
 from broker.login import Login, SecretFormat
 from broker.refs import SecretRef
 
@@ -74,7 +74,8 @@ class VaultBackend(Backend):
         s = self.settings
         # token="" keeps hvac from picking up VAULT_TOKEN or ~/.vault-token on its own.
         self.client = hvac.Client(url=s.address, token="", namespace=s.namespace,
-                                  verify=s.ca_bundle or True, timeout=registry.timeout)
+                                  verify=s.ca_bundle or True, timeout=registry.timeout,
+                                  allow_redirects=False, session=_session_refusing_redirects())
         self._renew_at: float | None = None
         self.logins = 0
 
@@ -165,7 +166,7 @@ class VaultBackend(Backend):
                 f"logging in to read '{s.mount}/{s.path}'")
 
     def _login_error(self, exc: Exception, auth: VaultAuth) -> BrokerError:
-        if _is_unavailable(exc):
+        if _is_unavailable(exc) or isinstance(exc, VaultRedirected):
             return self.translate(exc)
         return self.error(AccessDenied, f"Vault refused the {auth.method} login "
                                         f"({type(exc).__name__})",
@@ -175,6 +176,10 @@ class VaultBackend(Backend):
     def translate(self, exc: Exception) -> BrokerError:
         import hvac.exceptions as hv
 
+        if isinstance(exc, VaultRedirected):
+            return self.error(ConfigError, f"Vault answered HTTP {exc.status} with a redirect, which "
+                                           "is never followed: the token (or login) would go along",
+                              "Point `address` at the active node or at the load balancer")
         if isinstance(exc, hv.InvalidPath):
             return self.error(SecretNotFound, "Vault has no secret at this path",
                               "Write the login there, or fix mount/path/kv_version")
@@ -187,6 +192,27 @@ class VaultBackend(Backend):
                                                   f"({type(exc).__name__})",
                               "Check that Vault is reachable and unsealed, then retry")
         return super().translate(exc)
+
+
+class VaultRedirected(Exception):
+    """Vault answered with a redirect (a standby node, or a hostile server)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def _session_refusing_redirects() -> Any:
+    """A requests Session whose every redirect answer raises VaultRedirected: requests would
+    carry ``X-Vault-Token`` (and a login's body) to whatever host the answer names."""
+    import requests
+
+    def refuse(response: Any, *args: Any, **kwargs: Any) -> None:
+        if response.is_redirect:
+            raise VaultRedirected(response.status_code)
+    session = requests.Session()
+    session.hooks["response"].append(refuse)
+    return session
 
 
 def _is_unavailable(exc: Exception) -> bool:

@@ -12,7 +12,7 @@ from backends.base import Deps
 from broker import log, pins
 from broker.aws import AwsClients
 from broker.config import DEFAULT_CONFIG_TTL, Config, load_config, resolve_source, source_label
-from broker.deadline import Deadline
+from broker.deadline import Deadline, remaining_ms
 from broker.errors import BrokerError, ConfigError, PreflightFailed
 from broker.selection import alias_of, select
 from broker.service import Broker
@@ -35,6 +35,7 @@ class App:
         self.source = resolve_source(source, self.environ)
         self.label = source_label(self.source)
         self._pin = pins.read(pin or pins.default_path(self.environ))
+        self._deployed = frozenset(self._pin["registries"]) if self._pin else frozenset()
         self.pinned = self.environ.get("BROKER_REGISTRY") or None
         self.config_ttl = _config_ttl(self.environ)
         self.aws = aws or AwsClients()
@@ -58,12 +59,12 @@ class App:
         """Serve one invocation: select the registry, get its login, log one line."""
         started = time.perf_counter()
         fields: dict[str, Any] = {"request_id": getattr(context, "aws_request_id", None)}
-        self.deadline.start(_remaining_ms(context))
+        self.deadline.start(remaining_ms(context))
         try:
             broker = self.broker()
             registry = select(broker.config, event,
                               alias_of(getattr(context, "invoked_function_arn", None)), self.pinned,
-                              local=self.local)
+                              local=self.local, deployed=self._deployed)
             fields.update(registry=registry.name, backend=registry.backend_type)
             refresh = _refresh_asked(event)
             if refresh:
@@ -128,13 +129,6 @@ def _config_ttl(environ: Mapping[str, str]) -> float:
         return float(environ.get("BROKER_CONFIG_TTL") or DEFAULT_CONFIG_TTL)
     except ValueError:
         return DEFAULT_CONFIG_TTL
-
-
-def _remaining_ms(context: Any) -> Any:
-    try:
-        return context.get_remaining_time_in_millis()
-    except Exception:  # no Lambda context (CLI, tests): no deadline
-        return None
 
 
 def _refresh_asked(event: Any) -> bool:

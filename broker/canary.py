@@ -12,6 +12,7 @@ from typing import Any
 
 from broker import checks
 from broker.app import App
+from broker.deadline import Deadline, remaining_ms
 from broker.preflight import Result
 
 NAMESPACE = "SageMakerRegistryBroker"
@@ -19,8 +20,10 @@ app = App()
 
 
 def handler(event: Any, context: Any) -> dict[str, int]:
-    """Check every configured registry; print one EMF line per registry."""
-    results = checks.run_all(app.broker())
+    """Check every configured registry within the invocation; print one EMF line per registry."""
+    deadline = Deadline()
+    deadline.start(remaining_ms(context))
+    results = checks.run_all(app.broker(), deadline=deadline)
     now_ms = int(time.time() * 1000)
     for result in results:
         print(json.dumps(emf(result, now_ms), separators=(",", ":")), flush=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 ANSWER_MARGIN = 0.5
 """Seconds kept back to log and return the broker's own error before Lambda's timeout."""
@@ -42,3 +43,19 @@ class Deadline:
         """True when ``seconds`` more still end before the deadline."""
         left = self.left()
         return left is None or left >= seconds
+
+
+def remaining_ms(context: Any) -> Any:
+    """``context.get_remaining_time_in_millis()``, or None without a Lambda context."""
+    try:
+        return context.get_remaining_time_in_millis()
+    except Exception:  # no Lambda context (CLI, tests): no deadline
+        return None
+
+
+def within(outer: Deadline | None, seconds: float) -> Deadline:
+    """A deadline ``seconds`` from now, or ``outer``'s if that comes first."""
+    left = outer.left() if outer is not None else None
+    deadline = Deadline()
+    deadline.start((seconds if left is None else min(seconds, left)) * 1000, margin=0.0)
+    return deadline

@@ -7,12 +7,13 @@ host). The request then goes to a URL rebuilt from the parsed parts, never to
 the text a registry sent.
 
 Addresses are classified after unwrapping IPv4 addresses carried inside IPv6
-ones (mapped ``::ffff:a.b.c.d``, compatible ``::a.b.c.d``, 6to4 ``2002::/16``,
-NAT64 ``64:ff9b::/96`` and ``64:ff9b:1::/48``)::
+ones (mapped ``::ffff:a.b.c.d``, translated ``::ffff:0:a.b.c.d``, compatible
+``::a.b.c.d``, 6to4 ``2002::/16``, NAT64 ``64:ff9b::/96``)::
 
     forbidden  link-local (169.254.0.0/16, fe80::/10, the metadata and credentials
                endpoints among them), fd00:ec2::/64 (EC2's IPv6 metadata and DNS),
-               0.0.0.0/8, unspecified, multicast, reserved, broadcast, Teredo
+               0.0.0.0/8, unspecified, multicast, reserved, broadcast, Teredo,
+               site-local fec0::/10, local-use NAT64 64:ff9b:1::/48
     loopback   127.0.0.0/8, ::1
     private    every other address that is not globally routable (RFC 1918, fc00::/7, ...)
     public     the rest
@@ -38,8 +39,10 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 
 _FORBIDDEN = tuple(ipaddress.ip_network(n) for n in (
     "0.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "240.0.0.0/4",
-    "::/128", "fe80::/10", "fd00:ec2::/64", "ff00::/8", "2001::/32"))
-_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+    "::/128", "fe80::/10", "fec0::/10", "fd00:ec2::/64", "ff00::/8", "2001::/32",
+    "64:ff9b:1::/48"))  # local-use NAT64: where the IPv4 address sits depends on the prefix
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # SIIT, RFC 2765
 _HOSTNAME = re.compile(r"^(?=.{1,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}"
                        r"[a-z0-9])?)*\.?\Z")
 _UNSAFE_URL_CHARS = re.compile(r"[\x00-\x20\x7f-\x9f\\]")
@@ -127,7 +130,7 @@ def unwrap(ip: IPAddress) -> IPAddress:
     if ip.version == 4:
         return ip
     embedded = ip.ipv4_mapped or ip.sixtofour
-    if embedded is None and any(ip in net for net in _NAT64):
+    if embedded is None and (ip in _NAT64 or ip in _TRANSLATED):
         embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     if embedded is None and int(ip) >> 32 == 0 and int(ip) > 1:  # ::a.b.c.d (deprecated)
         embedded = ipaddress.IPv4Address(int(ip))

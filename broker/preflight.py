@@ -24,11 +24,14 @@ from typing import Any
 
 from broker import challenges
 from broker.config import Registry
-from broker.deadline import Deadline
+from broker.deadline import Deadline, within
 from broker.login import Login
 from broker.transport import Answer, Resolver, Transport, TransportError, resolve
 
 CLIENT_ID = "registry-broker"
+CHECK_BUDGET = 3
+"""A whole check may take at most this many times the registry's ``timeout`` (slow answers and
+redirects add up), and never past the invocation's own deadline."""
 DEFAULT_TOKEN_TTL = 60
 MAX_TOKEN_CHARS = 16_384
 MANIFEST_TYPES = ", ".join([
@@ -75,10 +78,12 @@ def check(registry: Registry, login: Login, *, resolver: Resolver = resolve,
           deadline: Deadline | None = None) -> Result:
     """Run the preflight for ``registry`` with ``login``; never raises for registry behaviour.
 
-    With a ``deadline`` (the invocation's), no request runs past it.
+    With a ``deadline`` (the invocation's), no request runs past it; in any case the whole
+    check ends within CHECK_BUDGET times the registry's ``timeout``.
     """
     transport = Transport(registry.hostname, insecure=registry.insecure, ca_bundle=registry.ca_bundle,
-                          timeout=registry.timeout, deadline=deadline, resolver=resolver)
+                          timeout=registry.timeout, resolver=resolver,
+                          deadline=within(deadline, CHECK_BUDGET * registry.timeout))
     return _Check(registry, login, transport).run()
 
 

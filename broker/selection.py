@@ -1,7 +1,7 @@
 """Which registry an invocation is for. The first rule that applies wins:
 
-1. the Lambda alias in ``context.invoked_function_arn`` names a registry (exactly);
-2. env ``BROKER_REGISTRY`` names one;
+1. env ``BROKER_REGISTRY`` names one (an alias of another registry is then refused);
+2. the Lambda alias in ``context.invoked_function_arn`` names a registry (exactly);
 3. the event carries ``registry`` (a name) or ``image`` (matched against ``match`` globs),
    used only when the configuration sets ``event_selection: true``, or for local runs;
 4. exactly one registry is configured.
@@ -9,8 +9,10 @@
 A registry pinned by rule 1 or 2 cannot be overridden: an event naming another
 registry, or an image it does not serve, is refused. In Lambda, an invocation that
 is not through a registry's alias (unqualified, ``$LATEST``, a version, another
-alias) is refused when several registries are configured and nothing pins one:
-whoever may invoke the function that way must not get to choose a login.
+alias) is refused when several registries are configured (or were deployed) and
+nothing pins one: whoever may invoke the function that way must not get to choose
+a login. The alias of a deployed registry that the current configuration dropped is
+refused too, never served another registry's login.
 SageMaker's own event payload is undocumented, so nothing else in the event is read.
 """
 
@@ -32,20 +34,21 @@ def alias_of(invoked_function_arn: Any) -> str | None:
 
 
 def select(config: Config, event: Any, alias: str | None, pinned_env: str | None, *,
-           local: bool = False) -> Registry:
+           local: bool = False, deployed: frozenset[str] = frozenset()) -> Registry:
     """The registry for this invocation, or a BrokerError saying why none fits.
 
-    ``local`` (the CLI) lets the event choose without ``event_selection``.
+    ``local`` (the CLI) lets the event choose without ``event_selection``; ``deployed``
+    names the registries the deployment pinned (each has an alias), when known.
     """
     asked = _asked(event)
-    pinned = _pinned(config, alias, pinned_env)
+    pinned = _pinned(config, alias, pinned_env, deployed)
     if pinned is not None:
         _refuse_override(pinned, *asked)
         return pinned
     by_event = local or config.event_selection
     if by_event and asked != (None, None):
         return _from_event(config, *asked)
-    if len(config.registries) == 1:
+    if len(config.registries) == 1 and len(deployed) <= 1:
         return _only(config, *asked)
     if not by_event:
         raise RegistryNotAllowed(
@@ -71,16 +74,32 @@ def _only(config: Config, name: str | None, image: str | None) -> Registry:
     return registry
 
 
-def _pinned(config: Config, alias: str | None, pinned_env: str | None) -> Registry | None:
-    if alias and alias in config.registries:
-        return config.registries[alias]
+def _pinned(config: Config, alias: str | None, pinned_env: str | None,
+            deployed: frozenset[str]) -> Registry | None:
     if pinned_env:
-        if pinned_env not in config.registries:
-            raise UnknownRegistry(
-                f"BROKER_REGISTRY names '{pinned_env}', which is not configured; configured: "
-                f"{', '.join(config.names)}", hint="Fix BROKER_REGISTRY or add that registry")
-        return config.registries[pinned_env]
+        return _pinned_by_env(config, alias, pinned_env, deployed)
+    if alias in config.registries:
+        return config.registries[alias]  # type: ignore[index]
+    if alias in deployed:
+        raise RegistryNotAllowed(
+            f"alias '{alias}' was deployed for registry '{alias}', which the current "
+            "configuration does not have; refused rather than serve another registry's login",
+            hint="Put the registry back in the configuration, or remove its alias by redeploying")
     return None
+
+
+def _pinned_by_env(config: Config, alias: str | None, pinned_env: str,
+                   deployed: frozenset[str]) -> Registry:
+    if pinned_env not in config.registries:
+        raise UnknownRegistry(
+            f"BROKER_REGISTRY names '{pinned_env}', which is not configured; configured: "
+            f"{', '.join(config.names)}", hint="Fix BROKER_REGISTRY or add that registry")
+    if alias != pinned_env and (alias in config.registries or alias in deployed):
+        raise RegistryNotAllowed(
+            f"this function is pinned to registry '{pinned_env}' by BROKER_REGISTRY, but was "
+            f"invoked through the alias of registry '{alias}'", registry=pinned_env,
+            hint="Invoke the function that serves that registry, or its own alias")
+    return config.registries[pinned_env]
 
 
 def _asked(event: Any) -> tuple[str | None, str | None]:

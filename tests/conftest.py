@@ -28,7 +28,11 @@ def require_binary(name: str) -> str:
     path = find_binary(name)
     if path:
         return path
-    message = f"`{name}` is not installed (run `make test`, which installs it)"
+    unavailable(f"`{name}` is not installed (run `make test`, which installs it)")
+
+
+def unavailable(message: str):
+    """A tool the tests need is missing: fail under CI=true, skip elsewhere."""
     if IN_CI:
         pytest.fail(message)
     pytest.skip(message)
@@ -160,6 +164,22 @@ def aws(moto):
     def client(service: str):
         return boto3.client(service, endpoint_url=moto.url, region_name="us-east-1")
     return client
+
+
+@pytest.fixture
+def scripted():
+    """``scripted(host="127.0.0.1", port=0, tls=None)``: a ScriptedServer (a hostile registry,
+    token server or Vault), stopped after the test."""
+    from tests.support.scripted import ScriptedServer
+
+    servers = []
+
+    def make(host: str = "127.0.0.1", port: int = 0, tls=None) -> ScriptedServer:
+        servers.append(ScriptedServer(host, port, tls))
+        return servers[-1]
+    yield make
+    for server in servers:
+        server.stop()
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from broker.canary import NAMESPACE, emf
 from broker.preflight import Result
@@ -36,3 +37,19 @@ def test_canary_checks_every_registry(registries, monkeypatch, capsys):
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"_aws"' in x]
     assert {(x["Registry"], x["PreflightFailed"]) for x in lines} == {
         ("tok", 0), ("open", 0), ("far", 1)}
+
+
+def test_canary_stays_within_its_invocation(scripted, monkeypatch):
+    import broker.canary as canary
+    from broker.app import App
+    from broker.cli import LocalContext
+    from tests.support.scripted import challenge
+
+    stalled = scripted().on("/v2/", [(challenge('Basic realm="r"'), 5.0)])
+    config = {"registries": {"slow": {"host": stalled.netloc, "insecure": True, "timeout": 5,
+                                      "backend": {"type": "env", "username_var": "RU",
+                                                  "password_var": "RP"}}}}
+    monkeypatch.setattr(canary, "app", App(json.dumps(config), environ={"RU": "u", "RP": "p"}))
+    started = time.monotonic()
+    assert canary.handler({}, LocalContext(timeout_ms=1500)) == {"checked": 1, "failed": 1}
+    assert time.monotonic() - started < 1.5, "the canary outlived its invocation"

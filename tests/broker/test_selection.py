@@ -40,8 +40,10 @@ def test_rule1_alias_names_the_registry():
     assert pick({}, alias="harbor") == "harbor"
 
 
-def test_rule1_beats_rule2():
-    assert pick({}, alias="harbor", pinned="acme") == "harbor"
+def test_broker_registry_refuses_the_alias_of_another_registry():
+    assert pick({}, alias="acme", pinned="acme") == "acme"
+    with pytest.raises(RegistryNotAllowed, match="pinned to registry 'acme' by BROKER_REGISTRY"):
+        pick({}, alias="harbor", pinned="acme")
 
 
 def test_alias_that_is_not_a_registry_falls_through():

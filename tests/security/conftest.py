@@ -1,4 +1,4 @@
-"""Fixtures for the attacks: scripted loopback servers (hostile registries, token servers)."""
+"""Fixtures for the attacks (the scripted hostile servers are in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -6,20 +6,6 @@ import pytest
 
 from broker.login import Login
 from tests.support import leaks
-from tests.support.scripted import ScriptedServer
-
-
-@pytest.fixture
-def scripted():
-    """``scripted(host="127.0.0.1", port=0, tls=None)``: a ScriptedServer, stopped after the test."""
-    servers = []
-
-    def make(host: str = "127.0.0.1", port: int = 0, tls=None) -> ScriptedServer:
-        servers.append(ScriptedServer(host, port, tls))
-        return servers[-1]
-    yield make
-    for server in servers:
-        server.stop()
 
 
 @pytest.fixture

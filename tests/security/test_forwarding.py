@@ -7,12 +7,14 @@ to another (rebinding), and addresses that hide the metadata service or loopback
 
 from __future__ import annotations
 
+import json
 import socket
 
 import pytest
 import responses
 
 from broker import preflight
+from broker.errors import ConfigError
 from tests.support.configs import registry
 from tests.support.scripted import challenge, json_body, response
 from tests.support.tls import TestCA
@@ -114,6 +116,25 @@ def test_a_certificate_for_another_name_fails_even_at_the_vetted_address(scripte
     assert "TLS" in result.detail and reg.requests == []
 
 
+def test_a_vault_redirect_is_not_followed_with_the_token(scripted, clock):
+    from broker.app import App
+    from broker.cli import LocalContext
+    from tests.support import leaks
+
+    elsewhere = scripted("127.0.0.2").on("/v1/secret/data/reg", response(200))
+    vault = scripted("127.0.0.1")
+    vault.on("/v1/secret/data/reg", response(307, [("Location", f"http://{elsewhere.netloc}"
+                                                                "/v1/secret/data/reg")]))
+    config = {"registries": {"v": {"host": "v.example", "backend": {
+        "type": "vault", "address": f"http://{vault.netloc}", "path": "reg",
+        "auth": {"method": "token", "token": {"env": "VT"}}}}}}
+    app = App(json.dumps(config), environ={"VT": leaks.secret("vault-token")}, clock=clock)
+    with pytest.raises(ConfigError, match="redirect, which is never followed"):
+        app.invoke({}, LocalContext("v"))
+    assert elsewhere.requests == [], "the Vault token followed a redirect to another host"
+    assert len(vault.requests) == 1, "a redirect is not an outage: no retry"
+
+
 # --- Finding 7: address rules on every hop ----------------------------------------------------
 
 @pytest.fixture
@@ -132,6 +153,9 @@ def bearer(mock, host, realm):
     (PRIVATE, ["::ffff:169.254.169.254"]),  # the metadata service, as an IPv4-mapped address
     (PRIVATE, ["64:ff9b::a9fe:a9fe"]),  # ... through NAT64
     (PRIVATE, ["2002:a9fe:a9fe::1"]),  # ... through 6to4
+    (PRIVATE, ["::ffff:0:a9fe:a9fe"]),  # ... IPv4-translated (SIIT)
+    (PRIVATE, ["64:ff9b:1:a9fe:a9:fe00:808:808"]),  # ... in a local-use NAT64 /48 layout
+    (PRIVATE, ["fec0::1"]),  # deprecated site-local
     (PRIVATE, ["fd00:ec2::23"]),  # the EC2 IPv6 DNS resolver
     (PRIVATE, ["fd00:ec2::254"]),  # the EC2 IPv6 metadata service
     (PRIVATE, ["169.254.170.2"]),  # the ECS/Lambda credentials endpoint

@@ -122,6 +122,18 @@ def test_one_hostile_registry_does_not_break_broker_check(scripted, login, tmp_p
     assert results == {"hostile": False, "fine": True}
 
 
+def test_a_check_has_a_budget_of_its_own_even_without_an_invocation(scripted, login):
+    reg = scripted("127.0.0.1")
+    hop = 0.45  # each answer just inside the 0.5 s timeout, and five redirects in a row
+    reg.on("/v2/", [(response(307, [("Location", "/p1")]), hop)])
+    for i in range(1, 5):
+        reg.on(f"/p{i}", [(response(307, [("Location", f"/p{i + 1}")]), hop)])
+    reg.on("/p5", [(challenge('Basic realm="r"'), hop)])
+    result = check_within(reg, login, preflight.CHECK_BUDGET * 0.5 + 0.5, timeout=0.5)
+    assert (result.ok, result.step) == (False, "ping")
+    assert "timed out" in result.detail or "no time left" in result.detail
+
+
 # --- Finding 9: WWW-Authenticate floods -------------------------------------------------------
 
 def test_a_flood_of_huge_challenge_headers_is_refused_fast(scripted, login):

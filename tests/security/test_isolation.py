@@ -102,6 +102,13 @@ def test_broker_registry_pins_an_unqualified_invocation():
         app.invoke({"registry": "a"}, LocalContext("provisioned"))
 
 
+def test_broker_registry_refuses_the_alias_of_another_registry():
+    app = lambda_app(TWO, BROKER_REGISTRY="b")
+    assert app.invoke({}, LocalContext("b"))["Credentials"]["Username"] == "user-b"
+    with pytest.raises(RegistryNotAllowed, match="BROKER_REGISTRY"):
+        app.invoke({}, LocalContext("a"))
+
+
 def test_event_selection_is_an_explicit_opt_in():
     app = lambda_app({**TWO, "event_selection": True})
     assert app.invoke({"registry": "b"}, LocalContext())["Credentials"]["Username"] == "user-b"
@@ -171,10 +178,12 @@ PARAMETER = "/pin-test/config"
 @pytest.fixture
 def pinned(aws, moto, tmp_path, clock, scripted):
     """A deployment reading its configuration from SSM, with the pin its build wrote."""
-    aws("secretsmanager").create_secret(Name=f"pin/{tmp_path.name}", SecretString=json.dumps(
-        {"username": "robot", "password": leaks.secret("password")}))
-    config = {"registries": {"acme": {"host": "registry.acme.example", "backend": {
-        "type": "secretsmanager", "secret_id": f"pin/{tmp_path.name}"}}}}
+    for name in ("acme", "other"):
+        aws("secretsmanager").create_secret(Name=f"pin/{tmp_path.name}/{name}", SecretString=json.dumps(
+            {"username": f"{name}-robot", "password": leaks.secret("password")}))
+    config = {"registries": {name: {"host": f"registry.{name}.example", "backend": {
+        "type": "secretsmanager", "secret_id": f"pin/{tmp_path.name}/{name}"}}
+        for name in ("acme", "other")}}
     proc = build(config, tmp_path, "--config-source", f"ssm:{PARAMETER}")
     assert proc.returncode == 0, proc.stderr
     task = tmp_path / "task"
@@ -196,14 +205,14 @@ def test_a_repointed_host_is_refused_and_the_last_good_config_kept(pinned, scrip
                                                                    log_lines):
     config, put, make_app = pinned
     app = make_app()
-    assert app.invoke({}, LocalContext("acme"))["Credentials"]["Username"] == "robot"
+    assert app.invoke({}, LocalContext("acme"))["Credentials"]["Username"] == "acme-robot"
     evil = scripted().on("/v2/", challenge('Basic realm="evil"'))
     tampered = json.loads(json.dumps(config))
     tampered["registries"]["acme"].update(host=evil.netloc, insecure=True, preflight="warn",
                                           cache_ttl=0)
     put(tampered)
     clock.advance(301)
-    assert app.invoke({}, LocalContext("acme"))["Credentials"]["Username"] == "robot"
+    assert app.invoke({}, LocalContext("acme"))["Credentials"]["Username"] == "acme-robot"
     assert evil.requests == [], "the login went to the host the attacker wrote"
     failed = [line for line in log_lines() if line["event"] == "config_reload_failed"]
     assert failed and "registries.acme.host" in failed[0]["error"]
@@ -225,6 +234,21 @@ def test_adding_a_registry_or_changing_a_pinned_key_is_refused(pinned, change):
     put(tampered)
     with pytest.raises(ConfigError, match="pinned"):
         make_app().invoke({}, LocalContext("acme"))
+
+
+def test_dropping_a_registry_never_hands_its_alias_another_login(pinned, clock):
+    config, put, make_app = pinned
+    app = make_app()
+    assert app.invoke({}, LocalContext("acme"))["Credentials"]["Username"] == "acme-robot"
+    dropped = {"registries": {"other": config["registries"]["other"]}}
+    put(dropped)
+    clock.advance(301)
+    for fresh in (app, make_app()):
+        with pytest.raises(RegistryNotAllowed, match="'acme'"):
+            fresh.invoke({}, LocalContext("acme"))
+        with pytest.raises(RegistryNotAllowed):  # the deployment pinned two registries
+            fresh.invoke({}, LocalContext())
+        assert fresh.invoke({}, LocalContext("other"))["Credentials"]["Username"] == "other-robot"
 
 
 def test_tuning_keys_may_change_at_run_time(pinned, clock):
