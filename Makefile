@@ -1,5 +1,6 @@
 # `make demo`: install and run the broker end to end against loopback stand-ins.
-# `make test`: install and run the whole test suite.
+# `make test`: install and run the whole test suite (`make e2e` included).
+# `make e2e`: the packaged zip in the real Lambda runtime, and skopeo pulling with its logins.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -7,20 +8,24 @@ STAMP  := $(VENV)/.installed
 
 CONFIG ?= broker.yml
 STAGE  ?= dev
+ARCH   ?= arm64
 NPX    := npx --no-install
 SLS_ENV := SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off SLS_INTERACTIVE_SETUP_DISABLE=1
 
-.PHONY: install system-deps test demo bench lint clean package deploy
+.PHONY: install system-deps test e2e demo bench lint clean package deploy
 
 install: $(STAMP)
 
-# The registry tests run Debian's docker-registry (CNCF distribution). Installed when root;
-# otherwise those tests are skipped locally (and fail under CI=true).
+# The registry tests run Debian's docker-registry (CNCF distribution), the e2e tests skopeo
+# (containers/image, as a container runtime pulls). Installed when root; otherwise those tests
+# are skipped locally (and fail under CI=true).
 system-deps:
-	@if ! command -v docker-registry >/dev/null; then \
+	@missing=""; for tool in docker-registry skopeo; do \
+	  command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry; \
-	  else echo "note: run 'sudo apt-get install docker-registry' to run the registry tests"; fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "note: run 'sudo apt-get install$$missing' to run the registry and e2e tests"; fi; \
 	fi
 	@if ! command -v npm >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -35,7 +40,7 @@ node_modules/.package-lock.json: package-lock.json
 
 # broker.yml -> .build/broker.zip + .build/deploy.json -> .serverless/ (CloudFormation + zip).
 package: install node_modules/.package-lock.json
-	$(BIN)/python deploy/build.py --config $(CONFIG) --stage $(STAGE) $(if $(CONFIG_SOURCE),--config-source $(CONFIG_SOURCE))
+	$(BIN)/python deploy/build.py --config $(CONFIG) --stage $(STAGE) --arch $(ARCH) $(if $(CONFIG_SOURCE),--config-source $(CONFIG_SOURCE))
 	$(SLS_ENV) $(NPX) osls package --stage $(STAGE) $(SLS_ARGS)
 
 deploy: package
@@ -52,6 +57,10 @@ test: install system-deps node_modules/.package-lock.json
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
+# Python 3.12, the emulator (from the aws-sam-cli wheel) and awslambdaric are fetched into .cache/.
+e2e: install system-deps
+	$(BIN)/pytest tests/e2e
+
 demo: install
 	$(BIN)/python examples/demo.py
 
@@ -63,4 +72,4 @@ lint: install
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) .demo .build .serverless node_modules .pytest_cache .hypothesis *.egg-info
+	rm -rf $(VENV) .demo .build .serverless .cache node_modules .pytest_cache .hypothesis *.egg-info

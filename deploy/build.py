@@ -1,16 +1,16 @@
 """Build what serverless.yml deploys, from broker.yml alone, offline but for PyPI.
 
     python deploy/build.py [--config broker.yml] [--out .build] [--config-source ssm:/name]
-                           [--stage dev] [--serverless serverless.yml]
+                           [--stage dev] [--serverless serverless.yml] [--arch arm64|x86_64]
 
 Writes into the output folder:
 - ``broker.zip``: broker/, backends/, the configuration as ``broker.json`` (no YAML parser
   at run time), the deployment's pin ``broker.pin.json``, and only the dependencies the
   Lambda runtime lacks and the configuration needs (hvac and requests for Vault, requests
-  for the preflight, PyYAML for an ``ssm:`` configuration), built for arm64 and compiled
-  for the runtime's Python when that interpreter is on PATH;
-- ``deploy.json``: the function environment, the IAM statements, one alias per registry
-  with its invoke permissions, and their outputs, which serverless.yml includes.
+  for the preflight, PyYAML for an ``ssm:`` configuration), built for ``--arch`` (default
+  arm64) and compiled for the runtime's Python when that interpreter is on PATH;
+- ``deploy.json``: the function environment and architecture, the IAM statements, one alias
+  per registry with its invoke permissions, and their outputs, which serverless.yml includes.
 
 It refuses, before building anything, a service, stage or function name that an AWS managed
 policy attached to SageMaker roles would let every such role invoke (see broker/names.py).
@@ -38,7 +38,7 @@ from broker.errors import BrokerError  # noqa: E402
 from broker.names import managed_policy_risk  # noqa: E402
 
 RUNTIME = "3.12"
-PLATFORM = "manylinux2014_aarch64"
+PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
 PACKAGED_CONFIG = "broker.json"
 TASK_ROOT = "/var/task"
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)  # same inputs, same zip: no redeploy for unchanged code
@@ -63,12 +63,12 @@ def _build(args: argparse.Namespace) -> int:
     config = load_config(source)
     check_names(Path(args.serverless), args.stage)
     runtime_source = args.config_source or f"{TASK_ROOT}/{PACKAGED_CONFIG}"
-    document = deploy_document(config, runtime_source)
+    document = {**deploy_document(config, runtime_source), "architecture": args.arch}
     out = Path(args.out)
     shutil.rmtree(out, ignore_errors=True)
     stage = out / "stage"
     _stage_code(read_document(source), pins.pin_of(config, document["iamStatements"]), stage)
-    _vendor(needed_packages(config, runtime_source), stage)
+    _vendor(needed_packages(config, runtime_source), stage, PLATFORMS[args.arch])
     _compile(stage)
     zip_path = _zip(stage, out / "broker.zip")
     shutil.rmtree(stage)
@@ -89,6 +89,8 @@ def _parser() -> argparse.ArgumentParser:
                         "function name (default dev, as serverless's)")
     parser.add_argument("--serverless", default=str(ROOT / "serverless.yml"),
                         help="the serverless.yml that will deploy the build")
+    parser.add_argument("--arch", choices=sorted(PLATFORMS), default="arm64",
+                        help="the function's architecture, for the vendored wheels (default arm64)")
     return parser
 
 
@@ -136,11 +138,11 @@ def _stage_code(document: object, pin: dict, stage: Path) -> None:
     (stage / pins.PIN_FILE).write_text(json.dumps(pin, indent=1, sort_keys=True))
 
 
-def _vendor(packages: list[str], stage: Path) -> None:
+def _vendor(packages: list[str], stage: Path, platform: str) -> None:
     if not packages:
         return
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--target", str(stage),
-                    "--platform", PLATFORM, "--implementation", "cp", "--python-version", RUNTIME,
+                    "--platform", platform, "--implementation", "cp", "--python-version", RUNTIME,
                     "--only-binary=:all:", "--no-compile", *packages], check=True)
     shutil.rmtree(stage / "bin", ignore_errors=True)
 

@@ -156,7 +156,7 @@ def packaged_plus_one(example_config, tmp_path_factory):
     return package(config, tmp_path_factory.mktemp("plus-one"))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def aws(moto):
     """boto3 clients straight to moto, for putting test data in place."""
     import boto3

@@ -102,6 +102,20 @@ def test_zip_holds_exactly_the_code_config_and_needed_dependencies(packaged):
     assert json.loads(packaged.read("broker.json")) == packaged.config
 
 
+def test_wheels_are_for_the_functions_architecture(packaged, tmp_path, example_config):
+    from tests.support.packaging import build
+
+    def machines(names):
+        return {n.rsplit("-linux", 1)[0].rsplit("-", 1)[1] for n in names if n.endswith(".so")}
+    assert machines(packaged.zip_names) == {"aarch64"}
+    assert packaged.template["Resources"]["BrokerLambdaFunction"]["Properties"]["Architectures"] == \
+        ["arm64"]
+    assert build(example_config, tmp_path, "--arch", "x86_64").returncode == 0
+    with zipfile.ZipFile(tmp_path / "build" / "broker.zip") as archive:
+        assert machines(archive.namelist()) == {"x86_64"}
+    assert json.loads((tmp_path / "build" / "deploy.json").read_text())["architecture"] == "x86_64"
+
+
 def test_secretsmanager_only_config_ships_no_dependencies(tmp_path):
     config = {"registries": {"acme": {"host": "r.example", "backend": {
         "type": "secretsmanager", "secret_id": "x"}}}}
