@@ -52,10 +52,15 @@ def _parser() -> argparse.ArgumentParser:
     policy.add_argument("--region", help="fill in ${AWS::Region}")
     policy.add_argument("--account", help="fill in ${AWS::AccountId}")
     policy.add_argument("--partition", default="aws", help="fill in ${AWS::Partition} (default aws)")
-    wiring = commands.add_parser("sagemaker-config", help="print the TrainingImageConfig for a registry")
+    wiring = commands.add_parser("sagemaker-config", help="print the image config block that points "
+                                 "SageMaker (a training job or a model) at a registry's alias")
     _add_config(wiring)
     wiring.add_argument("name", metavar="NAME", help="the registry (its alias)")
     wiring.add_argument("--function-arn", required=True, help="the deployed broker function's ARN")
+    wiring.add_argument("--for", dest="use", choices=("training", "model"), default="training",
+                        help="training: AlgorithmSpecification.TrainingImageConfig for "
+                             "CreateTrainingJob (default); model: a container's ImageConfig for "
+                             "CreateModel (inference)")
     wiring.add_argument("--invoker-policy", action="store_true",
                         help="print the identity policy the SageMaker execution role needs instead")
     return parser
@@ -140,7 +145,8 @@ def _sagemaker_config(args: argparse.Namespace) -> int:
         alias_arn = wiring.alias_arn(config, args.name, args.function_arn)
     except BrokerError as exc:
         return _fail(exc, 2)
-    block = iam.invoker_policy(alias_arn) if args.invoker_policy else wiring.training_image_config(alias_arn)
+    block = (iam.invoker_policy(alias_arn) if args.invoker_policy
+             else wiring.IMAGE_CONFIGS[args.use](alias_arn))
     print(json.dumps(block, indent=2))
     return 0
 

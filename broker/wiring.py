@@ -1,4 +1,4 @@
-"""How SageMaker is pointed at a registry's alias."""
+"""How SageMaker is pointed at a registry's alias: for training jobs and for models (inference)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from broker.config import Config
 from broker.errors import ConfigError, UnknownRegistry
+from broker.names import managed_policy_risk
 
 FUNCTION_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}\Z")
 """An unqualified function ARN; SageMaker's own pattern is arn:...:lambda:...:function:.*"""
@@ -21,6 +22,10 @@ def alias_arn(config: Config, name: str, function_arn: str) -> str:
         raise ConfigError.from_problems("--function-arn", [(
             "--function-arn", "must be an unqualified Lambda function ARN such as "
                               "arn:aws:lambda:eu-west-1:123456789012:function:NAME")])
+    risk = managed_policy_risk(function_arn.rsplit(":", 1)[1])
+    if risk:
+        raise ConfigError.from_problems("--function-arn", [(
+            "--function-arn", f"the function name {risk}; redeploy under the default name")])
     return f"{function_arn}:{name}"
 
 
@@ -29,3 +34,14 @@ def training_image_config(alias: str) -> dict[str, Any]:
     return {"TrainingImageConfig": {
         "TrainingRepositoryAccessMode": "Vpc",
         "TrainingRepositoryAuthConfig": {"TrainingRepositoryCredentialsProviderArn": alias}}}
+
+
+def model_image_config(alias: str) -> dict[str, Any]:
+    """The ``ImageConfig`` block of a container (``PrimaryContainer``) for CreateModel."""
+    return {"ImageConfig": {
+        "RepositoryAccessMode": "Vpc",
+        "RepositoryAuthConfig": {"RepositoryCredentialsProviderArn": alias}}}
+
+
+IMAGE_CONFIGS = {"training": training_image_config, "model": model_image_config}
+"""``broker sagemaker-config --for``: the block each SageMaker use takes."""

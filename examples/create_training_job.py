@@ -19,9 +19,10 @@ import sys
 import time
 
 
-def image_config(registry: str, function_arn: str, config: str | None) -> dict:
-    """`broker sagemaker-config` for this registry, as a dict."""
-    command = [sys.executable, "-m", "broker", "sagemaker-config", registry,
+def image_config(registry: str, function_arn: str, config: str | None,
+                 use: str = "training") -> dict:
+    """`broker sagemaker-config --for USE` for this registry, as a dict."""
+    command = [sys.executable, "-m", "broker", "sagemaker-config", registry, "--for", use,
                "--function-arn", function_arn] + (["--config", config] if config else [])
     return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
 
