@@ -21,6 +21,7 @@ import secrets
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from contextlib import redirect_stdout
@@ -31,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import runtime  # noqa: E402
 from tests.support.clock import FakeClock  # noqa: E402
 from tests.support.faults import FaultProxy  # noqa: E402
 from tests.support.servers import MotoServer, OpenBaoServer, find_binary  # noqa: E402
@@ -330,6 +332,11 @@ def imports(stand: Stand) -> tuple[list[str], float]:
     return lines, total
 
 
+def target_row(target: str, value: str, ok: bool) -> str:
+    """One row of the Targets table."""
+    return f"| {target} | {value} | {'met' if ok else 'NOT met'} |"
+
+
 def verdicts(cold_t, cold_m, warm_s, counted, scaled, invocations) -> list[str]:
     broker, naive = cold_t["broker, Secrets Manager"], cold_t["naive boto3 handler"]
     powertools = cold_t["Powertools get_secret"]
@@ -340,8 +347,7 @@ def verdicts(cold_t, cold_m, warm_s, counted, scaled, invocations) -> list[str]:
     init_ratio = scaled[1000][0].median / scaled[1][0].median
     dispatch_ratio = scaled[1000][1].median / scaled[1][1].median
 
-    def row(target, value, ok):
-        return f"| {target} | {value} | {'met' if ok else 'NOT met'} |"
+    row = target_row
     return ["| target | measured | |", "|---|---|---|",
             row("cold start <= 1.0x naive", f"{broker.median / naive.median:.2f}x",
                 broker.median <= naive.median),
@@ -375,25 +381,33 @@ def main(argv: list[str] | None = None) -> int:
         call_lines, counted = calls(stand, invocations)
         scale_lines, scaled = scale(stand, repeats, count)
         import_lines, _ = imports(stand)
+        with tempfile.TemporaryDirectory() as workdir:
+            runtime_lines, runtime_samples = runtime.measure(
+                stand, stand.configs()["sm"], Path(workdir), *((1, 5) if args.quick else (12, 50)))
     finally:
         stand.counter.stop()
         stand.bao.stop()
         stand.moto.stop()
+    targets = verdicts(cold_t, cold_m, warm_s, counted, scaled, invocations)
+    targets += runtime.verdict_rows(runtime_samples, target_row)
     report = _report(args, rounds, cold_lines, warm_lines, call_lines, scale_lines, import_lines,
-                     verdicts(cold_t, cold_m, warm_s, counted, scaled, invocations))
+                     runtime_lines, targets)
     print(report)
     Path(args.out).write_text(report)
     return 0
 
 
 def _report(args, rounds, *sections) -> str:
-    cold_lines, warm_lines, call_lines, scale_lines, import_lines, verdict_lines = sections
+    cold_lines, warm_lines, call_lines, scale_lines, import_lines, runtime_lines, verdict_lines = \
+        sections
     head = [f"# Benchmarks ({'quick smoke run' if args.quick else 'full run'})", "",
             f"`python benchmarks/run.py{' --quick' if args.quick else ''}` on "
             f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, "
             f"{time.strftime('%Y-%m-%d')}. Stand-ins on 127.0.0.1 (moto, OpenBao).", ""]
     parts = [("Targets", verdict_lines),
-             (f"Cold start and peak memory ({rounds} alternating rounds)", cold_lines),
+             ("Cold start in the Lambda runtime (RIE + awslambdaric, Python 3.12, the zips)",
+              runtime_lines),
+             (f"Cold start and peak memory in process ({rounds} alternating rounds)", cold_lines),
              ("Warm invocations (in process)", warm_lines),
              ("Secret-store requests over one simulated hour (injected clock)", call_lines),
              ("Scale", scale_lines),

@@ -105,7 +105,6 @@ class App:
             if self._broker is not None:  # keep serving with the last good configuration
                 log.emit("config_reload_failed", logging.WARNING, error=str(self._error))
 
-
     def _check_pin(self, config: Config) -> None:
         """Refuse a configuration that leaves what the deployment pinned."""
         if self._pin is None:
