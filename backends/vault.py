@@ -7,12 +7,21 @@ passed, and once more whenever Vault answers 403 (an expired or revoked token).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import re
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from backends.base import Backend, Deps
-from broker import refs
-from broker.errors import AccessDenied, BackendUnavailable, BrokerError, ConfigError, SecretNotFound
+from broker import refs, transport
+from broker.errors import (
+    AccessDenied,
+    BackendUnavailable,
+    BrokerError,
+    ConfigError,
+    MalformedSecret,
+    SecretNotFound,
+)
 from broker.login import Login, SecretFormat
 from broker.refs import SecretRef
 
@@ -21,7 +30,12 @@ _METHOD_KEYS = {
     "approle": {"role_id", "secret_id"},
     "token": {"token"},
 }
-_REQUIRED = {"approle": ("role_id", "secret_id"), "token": ("token",)}
+_REQUIRED = {"approle": ("role_id", "secret_id"), "token": ("token",), "aws": ("header_value",)}
+_WHY_REQUIRED = {"header_value": " (it binds the signed login to this Vault: the same value as the "
+                                 "auth method's iam_server_id_header_value)"}
+_NAMESPACE = re.compile(r"[A-Za-z0-9_./-]+")
+REGION = {"pattern": (re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}"),
+                      "must be an AWS region name such as eu-west-1")}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,14 +46,14 @@ class VaultAuth:
     mount: str | None = None
     role: str | None = None
     header_value: str | None = None
-    region: str | None = None
+    region: str | None = field(default=None, metadata=REGION)  # STS region to sign for
     role_id: SecretRef | str | None = None
     secret_id: SecretRef | None = None
     token: SecretRef | None = None
 
     def check(self) -> list[tuple[str, str]]:
-        problems = [(k, "required for this auth method") for k in _REQUIRED.get(self.method, ())
-                    if getattr(self, k) is None]
+        problems = [(k, f"required for this auth method{_WHY_REQUIRED.get(k, '')}")
+                    for k in _REQUIRED.get(self.method, ()) if getattr(self, k) is None]
         for other, keys in _METHOD_KEYS.items():
             problems += [(k, f"only applies to auth method '{other}'") for k in sorted(keys)
                          if other != self.method and getattr(self, k) is not None]
@@ -48,7 +62,11 @@ class VaultAuth:
 
 @dataclass(frozen=True, kw_only=True)
 class VaultSettings(SecretFormat):
-    """Where the KV secret lives and how to reach Vault (``address`` defaults to env VAULT_ADDR)."""
+    """Where the KV secret lives and how to reach Vault (``address`` defaults to env VAULT_ADDR).
+
+    ``address`` is an https URL (http only with ``insecure: true``, for a test Vault: the
+    signed AWS login, an AppRole secret_id and the Vault token would travel in clear text).
+    """
 
     ENV_DEFAULTS = {"address": "VAULT_ADDR"}
 
@@ -59,6 +77,30 @@ class VaultSettings(SecretFormat):
     kv_version: Literal[1, 2] = 2
     namespace: str | None = None
     ca_bundle: str | None = None
+    insecure: bool = False
+
+    def check(self) -> list[tuple[str, str]]:
+        problems = _address_problems(self.address, self.insecure)
+        if self.namespace is not None and not _NAMESPACE.fullmatch(self.namespace):
+            problems.append(("namespace", "must be a Vault namespace path (letters, digits, "
+                                          "_ . / -; no whitespace or control characters)"))
+        if self.ca_bundle is not None and not os.path.isfile(self.ca_bundle):
+            problems.append(("ca_bundle", f"no such file: {self.ca_bundle}"))
+        return problems
+
+
+def _address_problems(address: str, insecure: bool) -> list[tuple[str, str]]:
+    from broker import netguard
+
+    schemes = {"http", "https"} if insecure else {"https"}
+    try:
+        target = netguard.parse_url(address, schemes)
+    except netguard.Refused:
+        return [("address", "must be an https URL with a host, such as https://vault.internal:8200 "
+                            "(http only with insecure: true, for a test Vault)")]
+    if target.path not in ("", "/"):
+        return [("address", "must be Vault's base URL, without a path")]
+    return []
 
 
 class VaultBackend(Backend):
@@ -72,10 +114,12 @@ class VaultBackend(Backend):
         import hvac
 
         s = self.settings
-        # token="" keeps hvac from picking up VAULT_TOKEN or ~/.vault-token on its own.
+        # token="" keeps hvac from picking up VAULT_TOKEN or ~/.vault-token on its own; the
+        # session follows no redirect, ignores proxy variables, and bounds time and size.
         self.client = hvac.Client(url=s.address, token="", namespace=s.namespace,
                                   verify=s.ca_bundle or True, timeout=registry.timeout,
-                                  allow_redirects=False, session=_session_refusing_redirects())
+                                  allow_redirects=False,
+                                  session=transport.bounded_session(deps.deadline))
         self._renew_at: float | None = None
         self.logins = 0
 
@@ -91,9 +135,16 @@ class VaultBackend(Backend):
         try:
             data = self._read()
         except hvac.exceptions.Forbidden:
+            self._check_time_for_relogin()
             self._login()
             data = self._read()
         return self.settings.parse(data, self.registry.host)
+
+    def _check_time_for_relogin(self) -> None:
+        if not self.deps.deadline.allows(self.registry.timeout):
+            raise self.error(BackendUnavailable, "Vault refused the token (403), and no time is "
+                                                 "left in the invocation for a fresh login",
+                             "Raise the function's timeout, or lower `timeout` for this registry")
 
     def forget(self) -> None:
         """Drop the Vault token: the next fetch logs in again."""
@@ -139,16 +190,24 @@ class VaultBackend(Backend):
         return float(answer["auth"].get("lease_duration") or 0)
 
     def _aws_login(self, auth: VaultAuth) -> dict[str, Any]:
+        """Vault's AWS IAM login: a signed ``sts:GetCallerIdentity`` that Vault replays.
+
+        Signed for STS's global endpoint (us-east-1) unless ``region`` names a regional one:
+        it must match the auth method's ``sts_endpoint`` and ``sts_region`` in Vault.
+        """
+        from hvac import aws_utils
+
         assert self.deps.aws is not None
         creds = self.deps.aws.session().get_credentials()
         if creds is None:
             raise self.error(AccessDenied, "no AWS credentials to sign the Vault IAM login",
                              "Run with an execution role, or set AWS credentials", self._auth_ref)
         frozen = creds.get_frozen_credentials()
-        return self.client.auth.aws.iam_login(
-            frozen.access_key, frozen.secret_key, frozen.token, header_value=auth.header_value,
-            role=auth.role, region=auth.region or self.deps.aws.region() or "us-east-1",
-            mount_point=auth.mount or "aws")
+        request = _get_caller_identity(auth.header_value, auth.region)
+        aws_utils.SigV4Auth(frozen.access_key, frozen.secret_key, frozen.token,
+                            auth.region or "us-east-1").add_auth(request)
+        return self.client.adapter.login(url=f"/v1/auth/{auth.mount or 'aws'}/login",
+                                         use_token=True, json=_iam_login_body(request, auth.role))
 
     def _secret(self, value: SecretRef | str | None) -> str:
         if isinstance(value, SecretRef):
@@ -166,7 +225,8 @@ class VaultBackend(Backend):
                 f"logging in to read '{s.mount}/{s.path}'")
 
     def _login_error(self, exc: Exception, auth: VaultAuth) -> BrokerError:
-        if _is_unavailable(exc) or isinstance(exc, VaultRedirected):
+        if _is_unavailable(exc) or isinstance(exc, (transport.Redirected,
+                                                    transport.TransportError)):
             return self.translate(exc)
         return self.error(AccessDenied, f"Vault refused the {auth.method} login "
                                         f"({type(exc).__name__})",
@@ -176,10 +236,14 @@ class VaultBackend(Backend):
     def translate(self, exc: Exception) -> BrokerError:
         import hvac.exceptions as hv
 
-        if isinstance(exc, VaultRedirected):
+        if isinstance(exc, transport.Redirected):
             return self.error(ConfigError, f"Vault answered HTTP {exc.status} with a redirect, which "
                                            "is never followed: the token (or login) would go along",
                               "Point `address` at the active node or at the load balancer")
+        if isinstance(exc, transport.TransportError) and exc.kind == "too-large":
+            return self.error(MalformedSecret, f"Vault's answer is larger than "
+                                               f"{transport.MAX_BODY} bytes, and was not read",
+                              "Store only the login at this path")
         if isinstance(exc, hv.InvalidPath):
             return self.error(SecretNotFound, "Vault has no secret at this path",
                               "Write the login there, or fix mount/path/kv_version")
@@ -194,31 +258,39 @@ class VaultBackend(Backend):
         return super().translate(exc)
 
 
-class VaultRedirected(Exception):
-    """Vault answered with a redirect (a standby node, or a hostile server)."""
-
-    def __init__(self, status: int) -> None:
-        super().__init__(status)
-        self.status = status
-
-
-def _session_refusing_redirects() -> Any:
-    """A requests Session whose every redirect answer raises VaultRedirected: requests would
-    carry ``X-Vault-Token`` (and a login's body) to whatever host the answer names."""
+def _get_caller_identity(header_value: str | None, region: str | None) -> Any:
+    """The unsigned STS request: the global endpoint, or ``region``'s own."""
     import requests
 
-    def refuse(response: Any, *args: Any, **kwargs: Any) -> None:
-        if response.is_redirect:
-            raise VaultRedirected(response.status_code)
-    session = requests.Session()
-    session.hooks["response"].append(refuse)
-    return session
+    host = "sts.amazonaws.com"
+    if region:
+        host = f"sts.{region}.amazonaws.com{'.cn' if region.startswith('cn-') else ''}"
+    headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8", "Host": host}
+    if header_value:
+        headers["X-Vault-AWS-IAM-Server-ID"] = header_value
+    return requests.Request("POST", f"https://{host}/", headers=headers,
+                            data="Action=GetCallerIdentity&Version=2011-06-15").prepare()
+
+
+def _iam_login_body(request: Any, role: str | None) -> dict[str, Any]:
+    """What Vault's ``auth/aws/login`` takes: the signed request, base64-encoded."""
+    import base64
+    import json
+
+    def b64(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+    headers = json.dumps({k: [v] for k, v in request.headers.items()})
+    return {"iam_http_request_method": request.method, "iam_request_url": b64(request.url),
+            "iam_request_headers": b64(headers), "iam_request_body": b64(request.body),
+            "role": role}
 
 
 def _is_unavailable(exc: Exception) -> bool:
     import hvac.exceptions as hv
     import requests
 
+    if isinstance(exc, transport.TransportError):
+        return exc.kind in ("timeout", "connect", "protocol")
     # Only a connection that failed or timed out: requests' other errors (InvalidHeader,
     # InvalidURL) are setup mistakes that no retry or stale login fixes.
     return isinstance(exc, (hv.VaultDown, hv.InternalServerError, hv.BadGateway,

@@ -68,7 +68,7 @@ class Stand:
 
     def configs(self) -> dict[str, str]:
         registry = {"host": "registry.bench:5000", "cache_ttl": TTL}
-        vault = {"type": "vault", "address": self.bao.url, "path": "bench/login"}
+        vault = {"type": "vault", "address": self.bao.url, "insecure": True, "path": "bench/login"}
         return {
             "sm": _config(registry, {"type": "secretsmanager", "secret_id": self.secret_id}),
             "ssm": _config(registry, {"type": "ssm", "username_parameter": "/bench/user",

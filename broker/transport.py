@@ -21,6 +21,7 @@ quote header values, so they are never chained or echoed.
 
 from __future__ import annotations
 
+import functools
 import socket
 import threading
 import zlib
@@ -35,6 +36,7 @@ from broker.netguard import Refused, Target
 MAX_BODY = 1 << 20
 MAX_REDIRECTS = 5
 MIN_BUDGET = 0.05
+DEFAULT_TIMEOUT = 5.0
 USER_AGENT = "registry-broker"
 _REDIRECTS = {301, 302, 303, 307, 308}
 
@@ -345,6 +347,49 @@ def _shut(connection: Any) -> None:
 
 def _pinned_session(pins: dict[str, str]) -> Any:
     """A requests Session that connects each vetted host to its pinned address."""
+    session = _quiet_session()
+    for prefix in ("https://", "http://"):
+        session.mount(prefix, _adapter_classes()[1](pins))
+    return session
+
+
+def bounded_session(deadline: Deadline, max_body: int = MAX_BODY) -> Any:
+    """A requests Session for a client other than the preflight (hvac, for Vault).
+
+    No proxies or .netrc from the environment; no redirects (a redirect answer raises
+    :class:`Redirected`: requests would carry a token header to any host); every request cut
+    to ``deadline``'s time left and held to it by the watchdog; answers read up to
+    ``max_body`` bytes, undecoded.
+    """
+    session = _adapter_classes()[2](deadline, max_body)
+    session.trust_env = False
+    session.headers.update({"Accept-Encoding": "identity"})
+    for prefix in ("https://", "http://"):
+        session.mount(prefix, _adapter_classes()[0](max_retries=0))
+    return session
+
+
+class Redirected(Exception):
+    """A bounded session's answer was a redirect, which is never followed."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def _quiet_session() -> Any:
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False  # no proxies or .netrc credentials from the environment
+    session.headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", "Accept": "*/*"}
+    return session
+
+
+@functools.cache
+def _adapter_classes() -> tuple[type, type, type]:
+    """(WatchedAdapter, PinnedAdapter, BoundedSession), built on first use: requests is imported
+    only by configurations that need it."""
     import requests
     from requests.adapters import HTTPAdapter
     from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -371,24 +416,74 @@ def _pinned_session(pins: dict[str, str]) -> Any:
 
     watched = {"http": WatchedHTTP, "https": WatchedHTTPS}
 
-    class PinnedAdapter(HTTPAdapter):
+    class WatchedAdapter(HTTPAdapter):
+        """Every connection it makes can be shut by the active watchdog."""
+
         def get_connection_with_tls_context(self, request: Any, verify: Any, proxies: Any = None,
                                             cert: Any = None) -> Any:
-            parts = parse_url(request.url)
-            name = netguard.host_of(parts.host or "")
-            if name not in pins:
+            pool = super().get_connection_with_tls_context(request, verify, None, cert)
+            pool.ConnectionCls = watched[pool.scheme]
+            return pool
+
+    class PinnedAdapter(WatchedAdapter):
+        """Connects each vetted host to its pinned address; refuses any other host."""
+
+        def __init__(self, pins: dict[str, str]) -> None:
+            super().__init__(max_retries=0)
+            self.pins = pins
+
+        def get_connection_with_tls_context(self, request: Any, verify: Any, proxies: Any = None,
+                                            cert: Any = None) -> Any:
+            name = netguard.host_of(parse_url(request.url).host or "")
+            if name not in self.pins:
                 raise TransportError("refused", "a connection to a host that was not vetted")
             host_params, pool_kwargs = self.build_connection_pool_key_attributes(request, verify, cert)
-            host_params["host"] = pins[name]
+            host_params["host"] = self.pins[name]
             if host_params["scheme"] == "https":
                 pool_kwargs = {**pool_kwargs, "server_hostname": name, "assert_hostname": name}
             pool = self.poolmanager.connection_from_host(**host_params, pool_kwargs=pool_kwargs)
             pool.ConnectionCls = watched[host_params["scheme"]]
             return pool
 
-    session = requests.Session()
-    session.trust_env = False  # no proxies or .netrc credentials from the environment
-    session.headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", "Accept": "*/*"}
-    for prefix in ("https://", "http://"):
-        session.mount(prefix, PinnedAdapter(max_retries=0))
-    return session
+    class BoundedSession(requests.Session):
+        """See :func:`bounded_session`."""
+
+        def __init__(self, deadline: Deadline, max_body: int) -> None:
+            super().__init__()
+            self.deadline, self.max_body = deadline, max_body
+
+        def request(self, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:
+            budget = _within(kwargs.get("timeout"), self.deadline)
+            kwargs.update(timeout=budget, stream=True, allow_redirects=False)
+            with _Watchdog(budget) as watchdog:
+                try:
+                    response = super().request(method, url, *args, **kwargs)
+                    body = response.raw.read(self.max_body + 1, decode_content=False)
+                except Exception:  # noqa: BLE001 - a watchdog cut is a timeout
+                    if watchdog.fired:
+                        raise TransportError("timeout", f"no answer within {budget:.1f} s") from None
+                    raise
+            return self._checked(response, body, watchdog.fired, budget)
+
+        def _checked(self, response: Any, body: bytes, fired: bool, budget: float) -> Any:
+            response.close()
+            if fired:
+                raise TransportError("timeout", f"no answer within {budget:.1f} s")
+            if response.is_redirect:
+                raise Redirected(response.status_code)
+            if len(body) > self.max_body:
+                raise TransportError("too-large", f"an answer larger than {self.max_body} bytes")
+            response._content, response._content_consumed = body, True
+            return response
+
+    return WatchedAdapter, PinnedAdapter, BoundedSession
+
+
+def _within(timeout: Any, deadline: Deadline) -> float:
+    """A request's timeout cut to the time left; TransportError when none is."""
+    limit = timeout if isinstance(timeout, (int, float)) else DEFAULT_TIMEOUT
+    left = deadline.left()
+    budget = limit if left is None else min(limit, left)
+    if budget <= MIN_BUDGET:
+        raise TransportError("timeout", "no time left in the invocation for the request")
+    return budget

@@ -79,6 +79,7 @@ registries:
     backend:
       type: vault
       address: {bao.url}
+      insecure: true          # the local OpenBao dev server speaks plain http
       path: registries/quay
       auth: {{method: token, token: {{env: DEMO_VAULT_TOKEN}}}}
 """)

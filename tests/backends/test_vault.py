@@ -68,7 +68,8 @@ class VaultStore(Store):
                 "secret_id": {"env": "BAO_SECRET_ID"}}
 
     def backend(self):
-        return {"type": "vault", "address": self.proxy.url, "mount": self.mount, "path": self.ref,
+        return {"type": "vault", "address": self.proxy.url, "insecure": True, "mount": self.mount,
+                "path": self.ref,
                 "kv_version": self.kv_version, "auth": self.auth()}
 
     def put_login(self, username, password):

@@ -48,23 +48,30 @@ def headers_of(body: dict) -> dict[str, str]:
     return {k: v[0] for k, v in json.loads(base64.b64decode(body["iam_request_headers"])).items()}
 
 
-def test_login_is_signed_with_the_functions_session_and_region(signed_login):
-    body, answer, session = signed_login({"method": "aws", "role": "sagemaker-broker"})
+def test_login_is_signed_for_the_global_sts_endpoint_whatever_the_functions_region(signed_login):
+    body, answer, session = signed_login({"method": "aws", "role": "registry-broker",
+                                          "header_value": "vault.test"}, region="eu-west-1")
     headers = headers_of(body)
     creds = session.get_credentials()
     assert headers["X-Amz-Security-Token"] == creds.token
     assert "Credential=AKIDEXAMPLE/" in headers["Authorization"]
-    assert "/eu-west-1/sts/aws4_request" in headers["Authorization"]
-    assert body["role"] == "sagemaker-broker"
+    # STS's global endpoint, and Vault's default sts_endpoint, only take us-east-1 (hvac#251).
+    assert "/us-east-1/sts/aws4_request" in headers["Authorization"]
+    assert base64.b64decode(body["iam_request_url"]).decode() == "https://sts.amazonaws.com/"
+    assert headers["Host"] == "sts.amazonaws.com"
+    assert body["role"] == "registry-broker"
     assert body["iam_http_request_method"] == "POST"
     assert base64.b64decode(body["iam_request_body"]).decode().startswith(
         "Action=GetCallerIdentity")
     assert answer["Credentials"]["Username"].startswith("username-SENTINEL")
 
 
-def test_region_header_value_and_mount_from_config(signed_login):
+def test_a_region_signs_a_regional_sts_request(signed_login):
     body, _, _ = signed_login({"method": "aws", "role": "r", "region": "ap-south-1",
                                "header_value": "vault.test", "mount": "aws-prod"})
     headers = headers_of(body)
     assert "/ap-south-1/sts/aws4_request" in headers["Authorization"]
+    assert base64.b64decode(body["iam_request_url"]).decode() == "https://sts.ap-south-1.amazonaws.com/"
+    assert headers["Host"] == "sts.ap-south-1.amazonaws.com"
     assert headers["X-Vault-AWS-IAM-Server-ID"] == "vault.test"
+    assert "x-vault-aws-iam-server-id" in headers["Authorization"].lower(), "the header is signed"

@@ -34,7 +34,7 @@ def test_example_config_parses_with_inheritance():
     assert (acme.cache_ttl, acme.stale_if_error, acme.timeout) == (300, 3600, 5)
     assert harbor.cache_ttl == 600
     assert harbor.match == ("harbor.internal/*",)
-    assert config.registries["quay"].backend.auth.role == "sagemaker-broker"
+    assert config.registries["quay"].backend.auth.role == "registry-broker"
     assert config.registries["partner"].backend.format == "dockerconfigjson"
     assert config.backend_types() == {"secretsmanager", "ssm", "vault"}
 

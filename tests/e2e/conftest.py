@@ -100,7 +100,7 @@ def _registry_blocks(registries, openbao_url: str) -> dict:
         "ssm": {"host": "ssm.example", "backend": {
             "type": "ssm", "username_parameter": "/e2e/user", "password_parameter": "/e2e/pass"}},
         "vault": {"host": "vault.example", "backend": {
-            "type": "vault", "address": openbao_url, "path": "e2e/vault",
+            "type": "vault", "address": openbao_url, "insecure": True, "path": "e2e/vault",
             "auth": {"method": "token", "token": {"env": "E2E_VAULT_TOKEN"}}}},
         "missing": {"host": "missing.example", "backend": sm("no-such-secret")},
         "enforced": checked(registries.token, "reader", "enforce"),

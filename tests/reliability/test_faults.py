@@ -127,7 +127,7 @@ def vault_app(clock):
     def make(address, token, path):
         config = {"registries": {"q": {"host": "q.test", "cache_ttl": TTL, "stale_if_error": 0,
                                        "timeout": 2, "backend": {
-            "type": "vault", "address": address, "path": path,
+            "type": "vault", "address": address, "insecure": True, "path": path,
             "auth": {"method": "token", "token": {"env": "BAO_T"}}}}}}
         return App(json.dumps(config), environ={"BAO_T": token}, clock=clock)
     return make

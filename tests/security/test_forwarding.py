@@ -126,7 +126,7 @@ def test_a_vault_redirect_is_not_followed_with_the_token(scripted, clock):
     vault.on("/v1/secret/data/reg", response(307, [("Location", f"http://{elsewhere.netloc}"
                                                                 "/v1/secret/data/reg")]))
     config = {"registries": {"v": {"host": "v.example", "backend": {
-        "type": "vault", "address": f"http://{vault.netloc}", "path": "reg",
+        "type": "vault", "address": f"http://{vault.netloc}", "insecure": True, "path": "reg",
         "auth": {"method": "token", "token": {"env": "VT"}}}}}}
     app = App(json.dumps(config), environ={"VT": leaks.secret("vault-token")}, clock=clock)
     with pytest.raises(ConfigError, match="redirect, which is never followed"):

@@ -61,7 +61,7 @@ def vault_login(openbao):
 def test_a_token_a_header_cannot_carry_is_refused_by_reference(vault_login, mangle, log_lines):
     server, token = vault_login
     config = {"registries": {"v": {"host": "h.example", "backend": {
-        "type": "vault", "address": server.url, "path": "leak/acme",
+        "type": "vault", "address": server.url, "insecure": True, "path": "leak/acme",
         "auth": {"method": "token", "token": {"env": "LEAK_TOKEN"}}}}}}
     app = App(json.dumps(config), environ={"LEAK_TOKEN": mangle(token)})
     with pytest.raises(MalformedSecret, match="env:LEAK_TOKEN") as info:
