@@ -46,6 +46,7 @@ class Backend:
     type: ClassVar[str]
     Settings: ClassVar[type]
     remote: ClassVar[bool] = True  # False: no network, so no attempt budget to respect
+    deployable: ClassVar[bool] = True  # False: deploy/build.py refuses it unless told otherwise
 
     def __init__(self, registry: Registry, deps: Deps) -> None:
         self.registry = registry

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from backends.base import Backend
 from broker.errors import SecretNotFound
 from broker.login import Login, checked_login
+from broker.refs import FUNCTION_VARIABLE, is_function_variable
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -16,6 +17,10 @@ class EnvSettings:
     username_var: str
     password_var: str
 
+    def check(self) -> list[tuple[str, str]]:
+        return [(key, FUNCTION_VARIABLE) for key in ("username_var", "password_var")
+                if is_function_variable(getattr(self, key))]
+
 
 class EnvBackend(Backend):
     """Reads the login from the environment mapping it was given."""
@@ -23,6 +28,7 @@ class EnvBackend(Backend):
     type = "env"
     Settings = EnvSettings
     remote = False
+    deployable = False  # a test deployment's backend: build.py needs --allow-env-backend
 
     @property
     def reference(self) -> str:

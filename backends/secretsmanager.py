@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from backends.base import AwsBackend
+from broker.aws import KMS_KEY_ARN, NO_WILDCARD, ROLE_ARN
 from broker.errors import MalformedSecret
 from broker.login import Login, SecretFormat
 
@@ -13,11 +14,12 @@ from broker.login import Login, SecretFormat
 class SecretsManagerSettings(SecretFormat):
     """``secret_id`` (name or ARN), ``version_stage``, ``region``, ``role_arn``, and the format keys."""
 
-    secret_id: str
+    secret_id: str = field(metadata=NO_WILDCARD)
     version_stage: str = "AWSCURRENT"
     region: str | None = None
-    role_arn: str | None = None
-    kms_key: str | None = None  # a customer-managed key: deployment grants kms:Decrypt on it
+    role_arn: str | None = field(default=None, metadata=ROLE_ARN)
+    # A customer-managed key: deployment grants kms:Decrypt on it.
+    kms_key: str | None = field(default=None, metadata=KMS_KEY_ARN)
 
 
 class SecretsManagerBackend(AwsBackend):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from backends.base import AwsBackend
+from broker.aws import KMS_KEY_ARN, NO_WILDCARD, ROLE_ARN
 from broker.errors import SecretNotFound
 from broker.login import Login, SecretFormat, checked_login
 
@@ -13,12 +14,13 @@ from broker.login import Login, SecretFormat, checked_login
 class SsmSettings(SecretFormat):
     """Either ``parameter`` (a whole login document) or ``username_parameter`` + ``password_parameter``."""
 
-    parameter: str | None = None
-    username_parameter: str | None = None
-    password_parameter: str | None = None
+    parameter: str | None = field(default=None, metadata=NO_WILDCARD)
+    username_parameter: str | None = field(default=None, metadata=NO_WILDCARD)
+    password_parameter: str | None = field(default=None, metadata=NO_WILDCARD)
     region: str | None = None
-    role_arn: str | None = None
-    kms_key: str | None = None  # a customer-managed key: deployment grants kms:Decrypt on it
+    role_arn: str | None = field(default=None, metadata=ROLE_ARN)
+    # A customer-managed key: deployment grants kms:Decrypt on it.
+    kms_key: str | None = field(default=None, metadata=KMS_KEY_ARN)
 
     def check(self) -> list[tuple[str, str]]:
         pair = (self.username_parameter, self.password_parameter)

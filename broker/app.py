@@ -97,7 +97,7 @@ class App:
             self._check_pin(config)
             if self._broker is None or config != self._broker.config:
                 deps = Deps(self.environ, self.aws, self.clock, self.deadline)
-                self._broker = Broker(config, deps, self.clock)
+                self._broker = Broker(config, deps, self.clock, previous=self._broker)
             self._error = None
         except BrokerError as exc:
             self._error = exc if isinstance(exc, ConfigError) else ConfigError.from_problems(

@@ -47,6 +47,10 @@ class TtlCache(Generic[T]):
             self._entries[key] = _Entry(value, now)
         return value, "backend"
 
+    def keep(self, other: TtlCache[T], keys: set[str]) -> None:
+        """Take over ``other``'s entries for ``keys`` (a configuration reload kept them)."""
+        self._entries.update({k: v for k, v in other._entries.items() if k in keys})
+
     def clear(self) -> None:
         """Forget every cached value."""
         self._entries.clear()

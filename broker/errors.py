@@ -58,6 +58,20 @@ class BrokerError(Exception):
         return f"{type(self).__name__}({str(self)!r})"
 
 
+MAX_ECHO = 200
+"""Characters of a caller's (or a registry's) text a message repeats."""
+
+
+def echo(text: object, limit: int = MAX_ECHO) -> str:
+    """Untrusted text fit for a message, a log line or a terminal: non-printable characters
+    escaped (no terminal control sequence gets through), cut at ``limit`` with a marker."""
+    value = str(text)
+    cut = value[:limit]
+    shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                    for c in cut)
+    return shown + ("…[truncated]" if len(value) > limit else "")
+
+
 class ConfigError(BrokerError):
     """The configuration is missing, unreadable or invalid.
 

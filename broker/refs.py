@@ -47,7 +47,30 @@ class SecretRef:
         if ref_kind not in KINDS or not isinstance(name, str) or not name.strip():
             problems.append((path, _USAGE))
             return None
+        problem = reference_problem(ref_kind, name)
+        if problem:
+            problems.append((path, problem))
+            return None
         return cls(ref_kind, name)
+
+
+def reference_problem(kind: str, name: str) -> str | None:
+    """Why a reference may not be used, or None: an environment variable holding the function's
+    own AWS credentials, or a name with a wildcard (it would become an IAM wildcard)."""
+    if kind == "env" and is_function_variable(name):
+        return FUNCTION_VARIABLE
+    if "*" in name or "?" in name:
+        return "must not hold * or ?: a wildcard in a name becomes a wildcard in the derived IAM policy"
+    return None
+
+
+def is_function_variable(name: str) -> bool:
+    """True for the variables Lambda gives the function itself (its AWS credentials among them)."""
+    return name.upper().startswith(("AWS_", "_X_AMZN_"))
+
+
+FUNCTION_VARIABLE = ("names one of the function's own variables (AWS_*, AWS_LAMBDA_*, _X_AMZN_*), "
+                     "which hold its AWS credentials: they are never sent anywhere")
 
 
 def resolve(ref: SecretRef, deps: Deps, make: MakeError, *, timeout: float = 5.0) -> str:

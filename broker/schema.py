@@ -3,7 +3,8 @@
 A dataclass field's type says what a key accepts: ``str``, ``int``, ``float``,
 ``bool``, ``Literal[...]``, ``tuple[str, ...]``, a nested dataclass, a class
 with a ``from_config`` classmethod, or a union of those with ``None``.
-Field metadata may set ``min`` for numbers. A class may define
+Field metadata may set ``min`` for numbers and ``pattern`` for strings (a compiled regex and
+the message when it does not match the whole value). A class may define
 ``check() -> list[(subkey, message)]`` for rules across keys, and
 ``ENV_DEFAULTS = {key: VARIABLE}`` for keys an environment variable fills in.
 Problems are ``(key path, message)`` pairs; values are never echoed, since a
@@ -144,6 +145,9 @@ def _coerce_scalar(hint: Any, value: Any, path: str, problems: Problems,
         return None
     if "min" in meta and value < meta["min"]:
         problems.append((path, f"must be at least {meta['min']}"))
+        return None
+    if "pattern" in meta and not meta["pattern"][0].fullmatch(value):
+        problems.append((path, meta["pattern"][1]))
         return None
     return value
 

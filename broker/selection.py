@@ -22,7 +22,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from broker.config import Config, Registry
-from broker.errors import RegistryNotAllowed, RegistryNotSelected, UnknownRegistry
+from broker.errors import RegistryNotAllowed, RegistryNotSelected, UnknownRegistry, echo
 
 
 def alias_of(invoked_function_arn: Any) -> str | None:
@@ -64,7 +64,7 @@ def select(config: Config, event: Any, alias: str | None, pinned_env: str | None
 
 
 def _shown(alias: str | None) -> str:
-    return "none" if alias is None else repr(alias[:64])
+    return "none" if alias is None else f"'{echo(alias, 64)}'"
 
 
 def _only(config: Config, name: str | None, image: str | None) -> Registry:
@@ -119,31 +119,31 @@ def _refuse_override(pinned: Registry, name: str | None, image: str | None) -> N
     if name is not None and name != pinned.name:
         raise RegistryNotAllowed(
             f"this invocation is pinned to registry '{pinned.name}', but the event asks for "
-            f"'{name}'", registry=pinned.name,
-            hint=f"Invoke the alias '{name}' instead (its own invoke permission applies)")
+            f"'{echo(name)}'", registry=pinned.name,
+            hint=f"Invoke the alias '{echo(name)}' instead (its own invoke permission applies)")
     if image is not None and not matches(pinned, image):
         raise RegistryNotAllowed(
             f"this invocation is pinned to registry '{pinned.name}', which does not serve "
-            f"image '{image}' (match: {', '.join(pinned.match)})", registry=pinned.name,
+            f"image '{echo(image)}' (match: {', '.join(pinned.match)})", registry=pinned.name,
             hint="Invoke the alias of the registry that serves this image")
 
 
 def _from_event(config: Config, name: str | None, image: str | None) -> Registry:
     if name is not None:
         if name not in config.registries:
-            raise UnknownRegistry(f"the event asks for registry '{name}', which is not "
+            raise UnknownRegistry(f"the event asks for registry '{echo(name)}', which is not "
                                   f"configured; configured: {', '.join(config.names)}",
                                   hint="Use one of the configured names")
         registry = config.registries[name]
         if image is not None and not matches(registry, image):
-            raise UnknownRegistry(f"the event asks for registry '{name}' and image '{image}', "
+            raise UnknownRegistry(f"the event asks for registry '{echo(name)}' and image '{echo(image)}', "
                                   f"which it does not serve (match: {', '.join(registry.match)})",
                                   registry=name, hint="Send only one of them, or fix `match`")
         return registry
     for registry in config.registries.values():
         if matches(registry, image):  # type: ignore[arg-type]
             return registry
-    raise UnknownRegistry(f"no configured registry serves image '{image}'; configured: "
+    raise UnknownRegistry(f"no configured registry serves image '{echo(image)}'; configured: "
                           f"{', '.join(config.names)}",
                           hint="Add a `match` glob for this image to the right registry")
 

@@ -33,13 +33,22 @@ class Served(NamedTuple):
 
 
 class Broker:
-    """Builds every registry's backend at init; serves logins through the cache."""
+    """Builds every registry's backend at init; serves logins through the cache.
 
-    def __init__(self, config: Config, deps: Deps, clock: Callable[[], float] = time.monotonic):
+    Built from a ``previous`` broker (a reloaded configuration), it keeps the backends and
+    cached logins of every registry whose settings did not change.
+    """
+
+    def __init__(self, config: Config, deps: Deps, clock: Callable[[], float] = time.monotonic,
+                 previous: Broker | None = None):
         self.config = config
         self.deps = deps
-        self.backends = _build_backends(config, deps)
+        kept = _unchanged(config, previous)
+        self.backends = _build_backends(config, deps, {n: previous.backends[n] for n in kept}
+                                        if previous else {})
         self.cache: TtlCache[Checked] = TtlCache(clock)
+        if previous is not None:
+            self.cache.keep(previous.cache, kept)
         if any(r.preflight != "off" for r in config.registries.values()):
             from broker import preflight  # noqa: F401  (pay for requests at init, not on a call)
 
@@ -72,9 +81,18 @@ class Broker:
         return Checked(login, "warned", result.summary)
 
 
-def _build_backends(config: Config, deps: Deps) -> dict[str, Backend]:
-    built, problems = {}, []
+def _unchanged(config: Config, previous: Broker | None) -> set[str]:
+    if previous is None:
+        return set()
+    return {name for name, registry in config.registries.items()
+            if previous.config.registries.get(name) == registry}
+
+
+def _build_backends(config: Config, deps: Deps, reused: dict[str, Backend]) -> dict[str, Backend]:
+    built, problems = dict(reused), []
     for name, registry in config.registries.items():
+        if name in built:
+            continue
         cls = backends.backend_class(registry.backend_type)
         try:
             built[name] = cls(registry, deps)

@@ -40,7 +40,7 @@ def test_role_arn_replaces_the_direct_grant():
 
 
 def test_kms_decrypt_only_with_a_key_and_only_via_the_service():
-    key = "arn:aws:kms:eu-west-1:123456789012:key/1234"
+    key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     found = by_sid(iam.statements(config(
         a={"type": "secretsmanager", "secret_id": "a", "kms_key": key, "region": "eu-west-1"},
         b={"type": "ssm", "parameter": "/b", "kms_key": key},

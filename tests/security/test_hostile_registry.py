@@ -211,3 +211,23 @@ def test_a_trailing_newline_never_passes_validation(key, value):
 @pytest.mark.parametrize("host", ["[::1]:5000", "[fd00::1]", "10.0.0.1:443", "r.example", "R.ex-1.io"])
 def test_real_hosts_pass_validation(host):
     assert parse_config({"registries": {"r": block(host)}}, "test").registries["r"].host == host.lower()
+
+
+# --- Second review, finding 8: what reaches the operator's terminal ---------------------------
+
+def test_broker_check_never_prints_terminal_escapes():
+    from broker import checks
+
+    hostile = preflight.Result("r", False, "basic", "basic: \x1b]0;pwned\x07\x1b[2J\u202e done",
+                               "basic", ("\x1b[31mred",))
+    table = checks.table([hostile])
+    assert "\x1b" not in table and "\x07" not in table and "\u202e" not in table
+    assert "\\x1b]0;pwned\\x07" in table
+
+
+@pytest.mark.parametrize("realm", ["https://[x", "https://[::1", "https://a]b/token",
+                                   "https://[fe80::1%25eth0]/token"])
+def test_realms_with_brackets_are_a_failed_step(scripted, login, realm):
+    reg = scripted("127.0.0.1").on("/v2/", challenge(f'Bearer realm="{realm}",service="s"'))
+    result = check_within(reg, login, 2)
+    assert (result.ok, result.step) == (False, "realm")
