@@ -2,6 +2,10 @@
 
 Metrics go out through the Embedded Metric Format: a JSON log line that
 CloudWatch turns into metrics, so the canary makes no CloudWatch API call.
+Each line is printed as its registry's check ends; a check still running when the
+invocation's time is up is reported failed; a broken configuration prints a failed
+line for the pseudo-registry ``(configuration)`` and fails the invocation (the
+canary's ``Errors`` metric), so the alarms hear of it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Any
 from broker import checks
 from broker.app import App
 from broker.deadline import Deadline, remaining_ms
+from broker.errors import BrokerError
 from broker.preflight import Result
 
 NAMESPACE = "SageMakerRegistryBroker"
@@ -23,11 +28,25 @@ def handler(event: Any, context: Any) -> dict[str, int]:
     """Check every configured registry within the invocation; print one EMF line per registry."""
     deadline = Deadline()
     deadline.start(remaining_ms(context))
-    results = checks.run_all(app.broker(), deadline=deadline)
-    now_ms = int(time.time() * 1000)
-    for result in results:
-        print(json.dumps(emf(result, now_ms), separators=(",", ":")), flush=True)
-    return {"checked": len(results), "failed": sum(not r.ok for r in results)}
+    try:
+        broker = app.broker()
+    except BrokerError as exc:
+        _print(Result(CONFIGURATION, False, "none", f"{type(exc).__name__}: {exc}", "config"))
+        raise
+    checked = failed = 0
+    for result in checks.iter_results(broker, deadline=deadline):
+        _print(result)
+        checked, failed = checked + 1, failed + (not result.ok)
+    return {"checked": checked, "failed": failed}
+
+
+CONFIGURATION = "(configuration)"
+"""The Registry dimension of the line a broken configuration prints."""
+
+
+def _print(result: Result) -> None:
+    line = json.dumps(emf(result, int(time.time() * 1000)), separators=(",", ":"))
+    print(line, flush=True)
 
 
 def emf(result: Result, timestamp_ms: int) -> dict[str, Any]:

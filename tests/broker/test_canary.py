@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from broker.canary import NAMESPACE, emf
 from broker.preflight import Result
 
@@ -53,3 +55,69 @@ def test_canary_stays_within_its_invocation(scripted, monkeypatch):
     started = time.monotonic()
     assert canary.handler({}, LocalContext(timeout_ms=1500)) == {"checked": 1, "failed": 1}
     assert time.monotonic() - started < 1.5, "the canary outlived its invocation"
+
+
+class _Recorder:
+    """sys.stdout stand-in that timestamps each line the canary writes."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[float, str]] = []
+
+    def write(self, text: str) -> int:
+        self.lines += [(time.monotonic(), x) for x in text.splitlines() if x.strip()]
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_canary_speaks_as_each_check_ends_and_marks_the_unfinished(scripted, monkeypatch,
+                                                                   registries):
+    import broker.canary as canary
+    from broker.app import App
+    from broker.cli import LocalContext
+    from tests.support.scripted import challenge
+
+    stalled = scripted().on("/v2/", [(challenge('Basic realm="r"'), 30.0)])
+    env = {"type": "env", "username_var": "RU", "password_var": "RP"}
+    config = {"registries": {
+        "stalled": {"host": stalled.netloc, "insecure": True, "timeout": 5, "backend": env},
+        **{f"open{i}": {"host": registries.open.host, "insecure": True, "backend": env}
+           for i in range(3)}}}
+    monkeypatch.setattr(canary, "app", App(json.dumps(config), environ={"RU": "u", "RP": "p"}))
+    out = _Recorder()
+    monkeypatch.setattr("sys.stdout", out)
+    started = time.monotonic()
+    result = canary.handler({}, LocalContext(timeout_ms=3000))
+    ended = time.monotonic()
+    assert ended - started < 3.0, "the canary outlived its invocation"
+    assert result == {"checked": 4, "failed": 1}
+    lines = {json.loads(text)["Registry"]: (at, json.loads(text)) for at, text in out.lines
+             if '"_aws"' in text}
+    assert set(lines) == {"stalled", "open0", "open1", "open2"}
+    assert all(lines[f"open{i}"][0] - started < 1.0 for i in range(3)), "healthy lines waited"
+    assert lines["stalled"][1]["PreflightFailed"] == 1
+    assert "no time left" in lines["stalled"][1]["detail"] or "timed out" in lines["stalled"][1]["detail"]
+
+
+def test_a_broken_configuration_makes_the_canary_fail_loudly(monkeypatch, capsys):
+    import broker.canary as canary
+    from broker.app import App
+    from broker.cli import LocalContext
+    from broker.errors import ConfigError
+
+    monkeypatch.setattr(canary, "app", App('{"registries": {}}', environ={}))
+    with pytest.raises(ConfigError):
+        canary.handler({}, LocalContext(timeout_ms=3000))
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"_aws"' in x]
+    assert [(x["Registry"], x["PreflightFailed"]) for x in lines] == [("(configuration)", 1)]
+
+
+def test_the_alarm_treats_missing_data_as_breaching_and_watches_errors():
+    import yaml
+
+    from tests.support.packaging import ROOT
+
+    alarms = yaml.safe_load((ROOT / "deploy" / "optional.yml").read_text())["canaryAlarm"]["true"]
+    assert {a["Properties"]["TreatMissingData"] for a in alarms.values()} == {"breaching"}
+    assert {a["Properties"]["MetricName"] for a in alarms.values()} == {"PreflightFailed", "Errors"}
