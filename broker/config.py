@@ -188,7 +188,32 @@ def load_config(source: str | None = None, environ: Mapping[str, str] | None = N
     """Read, parse and validate the configuration; raise ConfigError listing every problem."""
     environ = os.environ if environ is None else environ
     source = resolve_source(source, environ)
-    return parse_config(read_document(source, aws), source_label(source), environ)
+    document = anchor_paths(read_document(source, aws), _folder_of(source, environ))
+    return parse_config(document, source_label(source), environ)
+
+
+def _folder_of(source: str, environ: Mapping[str, str]) -> str:
+    """Where a relative path in the configuration points from: the file's own folder, else
+    the function's code (``$LAMBDA_TASK_ROOT``) or the working directory."""
+    if not _is_inline(source) and not source.startswith("ssm:"):
+        return os.path.dirname(os.path.abspath(source))
+    return environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
+
+
+def anchor_paths(document: Any, folder: str) -> Any:
+    """``document`` with every relative ``ca_bundle`` made absolute from ``folder`` (the
+    packaged configuration ships its CA files beside it, wherever the code is unzipped)."""
+    if not isinstance(document, dict):
+        return document
+    blocks = [document.get("defaults")]
+    registries = document.get("registries")
+    for registry in registries.values() if isinstance(registries, dict) else ():
+        blocks += [registry, registry.get("backend") if isinstance(registry, dict) else None]
+    for block in blocks:
+        path = block.get("ca_bundle") if isinstance(block, dict) else None
+        if isinstance(path, str) and path and not os.path.isabs(path):
+            block["ca_bundle"] = os.path.join(folder, path)
+    return document
 
 
 def source_label(source: str) -> str:

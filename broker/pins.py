@@ -13,6 +13,7 @@ collect its login.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -34,18 +35,30 @@ def pin_of(config: Config, iam_statements: list[dict[str, Any]]) -> dict[str, An
 
 def fingerprint(registry: Registry) -> dict[str, Any]:
     """The pinned keys of one registry, as plain JSON values."""
-    values = {key: _plain(getattr(registry, key)) for key in PINNED_KEYS if key != "backend"}
+    values = {key: _plain(getattr(registry, key), key) for key in PINNED_KEYS if key != "backend"}
     values["backend"] = {"type": registry.backend_type, **_plain(registry.backend)}
     return json.loads(json.dumps(values))
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: Any, name: str = "") -> Any:
+    if name == "ca_bundle" and isinstance(value, str):
+        return _ca_digest(value)
     if dataclasses.is_dataclass(value):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+        return {f.name: _plain(getattr(value, f.name), f.name) for f in dataclasses.fields(value)
                 if getattr(value, f.name) is not None}
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
     return value
+
+
+def _ca_digest(path: str) -> str:
+    """A CA bundle is pinned by its content: the file's path differs between the build and the
+    function, and a configuration must not swap in another CA."""
+    try:
+        with open(path, "rb") as handle:
+            return "sha256:" + hashlib.sha256(handle.read()).hexdigest()
+    except OSError:
+        return f"missing:{path}"
 
 
 def default_path(environ: Mapping[str, str]) -> str | None:

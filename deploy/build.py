@@ -12,8 +12,16 @@ Writes into the output folder:
 - ``deploy.json``: the function environment and architecture, the IAM statements, one alias
   per registry with its invoke permissions, and their outputs, which serverless.yml includes.
 
-It refuses, before building anything, a service, stage or function name that an AWS managed
-policy attached to SageMaker roles would let every such role invoke (see broker/names.py).
+Packages are installed from ``deploy/vendor.lock.json`` only (``--require-hashes --no-deps``;
+``deploy/lock.py`` writes it), and only ``*.py`` files of broker/ and backends/ are copied.
+
+It refuses, before building anything:
+- a service, stage or function name that an AWS managed policy attached to SageMaker roles
+  would let every such role invoke (see broker/names.py);
+- a configuration that validates only with this machine's environment (e.g. a Vault
+  ``address`` taken from VAULT_ADDR): it is validated with the deployed function's;
+- an ``env`` backend (a test deployment's), unless ``--allow-env-backend``.
+A ``ca_bundle`` is shipped in the zip (``ca/``), and the packaged configuration points at it.
 """
 
 from __future__ import annotations
@@ -32,9 +40,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import backends  # noqa: E402
 from broker import iam, pins  # noqa: E402
 from broker.config import Config, load_config, read_document, resolve_source  # noqa: E402
-from broker.errors import BrokerError  # noqa: E402
+from broker.errors import BrokerError, ConfigError  # noqa: E402
 from broker.names import managed_policy_risk  # noqa: E402
 
 RUNTIME = "3.12"
@@ -42,7 +51,8 @@ PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
 PACKAGED_CONFIG = "broker.json"
 TASK_ROOT = "/var/task"
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)  # same inputs, same zip: no redeploy for unchanged code
-URLLIB3 = "urllib3>=2.6"  # older ones inflate a gzip bomb to gigabytes
+LOCK = ROOT / "deploy" / "vendor.lock.json"
+CA_FOLDER = "ca"
 
 
 class BuildError(Exception):
@@ -60,14 +70,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def _build(args: argparse.Namespace) -> int:
     source = resolve_source(args.config)
-    config = load_config(source)
+    config = deployable_config(source, args.allow_env_backend)
     check_names(Path(args.serverless), args.stage)
     runtime_source = args.config_source or f"{TASK_ROOT}/{PACKAGED_CONFIG}"
     document = {**deploy_document(config, runtime_source), "architecture": args.arch}
     out = Path(args.out)
     shutil.rmtree(out, ignore_errors=True)
     stage = out / "stage"
-    _stage_code(read_document(source), pins.pin_of(config, document["iamStatements"]), stage)
+    _stage_code(stage)
+    packaged = _stage_config(read_document(source), stage)
+    pin = pins.pin_of(packaged, document["iamStatements"])
+    (stage / pins.PIN_FILE).write_text(json.dumps(pin, indent=1, sort_keys=True))
     _vendor(needed_packages(config, runtime_source), stage, PLATFORMS[args.arch])
     _compile(stage)
     zip_path = _zip(stage, out / "broker.zip")
@@ -91,6 +104,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="the serverless.yml that will deploy the build")
     parser.add_argument("--arch", choices=sorted(PLATFORMS), default="arm64",
                         help="the function's architecture, for the vendored wheels (default arm64)")
+    parser.add_argument("--allow-env-backend", action="store_true",
+                        help="package `env` backends (test deployments only: the login sits in "
+                             "the function's environment)")
     return parser
 
 
@@ -117,34 +133,101 @@ def check_names(serverless: Path, stage: str) -> None:
                              "with --stage/STAGE=)")
 
 
+def deployable_config(source: str, allow_env_backend: bool = False) -> Config:
+    """The configuration, validated as the deployed function will see it: with its environment
+    (none of this machine's variables) and without test-only backends."""
+    try:
+        config = load_config(source, environ={})
+    except ConfigError as exc:
+        load_config(source)  # raises if the configuration is wrong anyway: report that as is
+        raise BuildError(f"{exc}\nThat configuration is valid only with this machine's "
+                         "environment (VAULT_ADDR, ...), which the deployed function does not "
+                         "have: put those values in the configuration") from None
+    refused = [name for name, r in config.registries.items()
+               if not backends.backend_class(r.backend_type).deployable]
+    if refused and not allow_env_backend:
+        raise BuildError(f"registries {', '.join(refused)} use the env backend: the login would "
+                         "sit in the function's environment. Use a secret store, or pass "
+                         "--allow-env-backend for a test deployment")
+    return config
+
+
 def needed_packages(config: Config, runtime_source: str) -> list[str]:
     """Runtime dependencies the Lambda Python runtime lacks, for this configuration only."""
     packages = set()
     if "vault" in config.backend_types():
-        packages |= {"hvac", "requests", URLLIB3}
+        packages |= {"hvac", "requests"}
     if any(r.preflight != "off" for r in config.registries.values()):
-        packages |= {"requests", URLLIB3}
+        packages.add("requests")
     if runtime_source.startswith("ssm:"):
-        packages.add("PyYAML")  # the parameter may hold YAML, as the README documents
+        packages.add("pyyaml")  # the parameter may hold YAML, as the README documents
     return sorted(packages)
 
 
-def _stage_code(document: object, pin: dict, stage: Path) -> None:
+def _stage_code(stage: Path) -> None:
+    """Only the code: ``*.py`` files, so a stray ``.env`` or note beside it never ships."""
     for package in ("broker", "backends"):
-        shutil.copytree(ROOT / package, stage / package,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    # JSON, so the function never imports a YAML parser (nor needs one packaged).
-    (stage / PACKAGED_CONFIG).write_text(json.dumps(document, indent=1))
-    (stage / pins.PIN_FILE).write_text(json.dumps(pin, indent=1, sort_keys=True))
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if "__pycache__" not in path.parts:
+                target = stage / path.relative_to(ROOT)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target)
+
+
+def _stage_config(document: dict, stage: Path) -> Config:
+    """Write the configuration as JSON (no YAML parser at run time), with every ``ca_bundle``
+    copied into the zip and pointed at relatively; return it as the function will load it."""
+    packaged = json.loads(json.dumps(document))
+    for holder in _ca_holders(packaged):
+        holder["ca_bundle"] = _ship_file(Path(holder["ca_bundle"]), stage)
+    path = stage / PACKAGED_CONFIG
+    path.write_text(json.dumps(packaged, indent=1))
+    return load_config(str(path), environ={})
+
+
+def _ca_holders(document: dict) -> list[dict]:
+    """Every mapping of the document that sets ``ca_bundle``."""
+    blocks = [document.get("defaults") or {}]
+    for registry in (document.get("registries") or {}).values():
+        blocks += [registry, registry.get("backend") or {}]
+    return [b for b in blocks if isinstance(b, dict) and isinstance(b.get("ca_bundle"), str)]
+
+
+def _ship_file(path: Path, stage: Path) -> str:
+    data = path.read_bytes()
+    name = f"{CA_FOLDER}/{hashlib.sha256(data).hexdigest()[:16]}-{path.name}"
+    (stage / name).parent.mkdir(parents=True, exist_ok=True)
+    (stage / name).write_bytes(data)
+    return name
 
 
 def _vendor(packages: list[str], stage: Path, platform: str) -> None:
+    """Install ``packages`` and what they require, exactly as locked, hashes checked."""
     if not packages:
         return
+    locked = json.loads(LOCK.read_text())["packages"]
+    requirements = stage.parent / "requirements.txt"
+    requirements.write_text("".join(
+        f"{name}=={locked[name]['version']} "
+        + " ".join(f"--hash=sha256:{h}" for h in locked[name]["hashes"]) + "\n"
+        for name in _closure(packages, locked)))
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--target", str(stage),
                     "--platform", platform, "--implementation", "cp", "--python-version", RUNTIME,
-                    "--only-binary=:all:", "--no-compile", *packages], check=True)
+                    "--only-binary=:all:", "--no-compile", "--no-deps", "--require-hashes",
+                    "-r", str(requirements)], check=True)
+    requirements.unlink()
     shutil.rmtree(stage / "bin", ignore_errors=True)
+
+
+def _closure(packages: list[str], locked: dict) -> list[str]:
+    found: set[str] = set()
+    pending = list(packages)
+    while pending:
+        name = pending.pop()
+        if name not in found:
+            found.add(name)
+            pending += locked[name]["requires"]
+    return sorted(found)
 
 
 def _compile(stage: Path) -> None:
