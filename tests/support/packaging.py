@@ -57,9 +57,10 @@ def build(config: dict, workdir: Path, *args: str) -> subprocess.CompletedProces
                           text=True, timeout=300)
 
 
-def package(config: dict, workdir: Path, *params: str) -> Packaged:
-    """Build and package ``config``; return the template and the zip listing."""
-    built = build(config, workdir)
+def package(config: dict, workdir: Path, *params: str, build_args: tuple[str, ...] = ()) -> Packaged:
+    """Build (with ``build_args``) and package ``config`` (with osls ``params``); return the
+    template and the zip listing."""
+    built = build(config, workdir, *build_args)
     assert built.returncode == 0, built.stdout + built.stderr
     out = workdir / "serverless"
     proc = subprocess.run([osls(), "package", "--package", str(out),
