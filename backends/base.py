@@ -77,16 +77,24 @@ class Backend:
                     raise
                 self.deps.sleep(delay)
 
+    @property
+    def attempt_cost(self) -> int:
+        """How many store calls of ``timeout`` one attempt may make, in sequence."""
+        return 1
+
     def _time_for_attempt(self, after: float) -> bool:
-        return not self.remote or self.deps.deadline.allows(after + self.registry.timeout)
+        needed = self.registry.timeout * self.attempt_cost
+        return not self.remote or self.deps.deadline.allows(after + needed)
 
     def _check_time_for_attempt(self) -> None:
         if not self._time_for_attempt(0.0):
-            left = self.deps.deadline.left() or 0.0
+            left, timeout, cost = self.deps.deadline.left() or 0.0, self.registry.timeout, \
+                self.attempt_cost
+            attempt = (f"one {timeout:g} s attempt" if cost == 1 else
+                       f"one attempt ({cost} calls of up to {timeout:g} s each)")
             raise self.error(BackendUnavailable, f"only {max(left, 0):.1f} s of the invocation "
-                                                 f"remain, less than one {self.registry.timeout:g} s "
-                                                 "attempt", "Raise the function's timeout, or lower "
-                                                 "`timeout` for this registry")
+                                                 f"remain, less than {attempt}",
+                             "Raise the function's timeout, or lower `timeout` for this registry")
 
     def _fetch_once(self) -> Login:
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from backends.base import AwsBackend
-from broker.aws import KMS_KEY_ARN, NO_WILDCARD, ROLE_ARN
+from broker.aws import KMS_KEY_ARN, NO_WILDCARD, REGION, ROLE_ARN
 from broker.errors import SecretNotFound
 from broker.login import Login, SecretFormat, checked_login
 
@@ -17,7 +17,7 @@ class SsmSettings(SecretFormat):
     parameter: str | None = field(default=None, metadata=NO_WILDCARD)
     username_parameter: str | None = field(default=None, metadata=NO_WILDCARD)
     password_parameter: str | None = field(default=None, metadata=NO_WILDCARD)
-    region: str | None = None
+    region: str | None = field(default=None, metadata=REGION)
     role_arn: str | None = field(default=None, metadata=ROLE_ARN)
     # A customer-managed key: deployment grants kms:Decrypt on it.
     kms_key: str | None = field(default=None, metadata=KMS_KEY_ARN)

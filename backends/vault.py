@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from backends.base import Backend, Deps
 from broker import refs, transport
+from broker.aws import REGION
 from broker.errors import (
     AccessDenied,
     BackendUnavailable,
@@ -34,8 +35,6 @@ _REQUIRED = {"approle": ("role_id", "secret_id"), "token": ("token",), "aws": ("
 _WHY_REQUIRED = {"header_value": " (it binds the signed login to this Vault: the same value as the "
                                  "auth method's iam_server_id_header_value)"}
 _NAMESPACE = re.compile(r"[A-Za-z0-9_./-]+")
-REGION = {"pattern": (re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}"),
-                      "must be an AWS region name such as eu-west-1")}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -133,15 +132,26 @@ class VaultBackend(Backend):
         if self._renew_at is None or self.deps.clock() >= self._renew_at:
             self._login()
         try:
-            data = self._read()
+            data: dict[str, Any] | None = self._read()
         except hvac.exceptions.Forbidden:
+            data = None  # outside the except block: Vault's answer must not ride along
+        if data is None:
             self._check_time_for_relogin()
             self._login()
             data = self._read()
         return self.settings.parse(data, self.registry.host)
 
+    @property
+    def attempt_cost(self) -> int:
+        """A login (its references read through AWS, then a request unless it is a token) and
+        a read: each may take a whole ``timeout``."""
+        auth = self.settings.auth
+        through_aws = [ref for ref in (auth.token, auth.role_id, auth.secret_id)
+                       if isinstance(ref, SecretRef) and ref.kind != "env"]
+        return len(through_aws) + (auth.method != "token") + 1
+
     def _check_time_for_relogin(self) -> None:
-        if not self.deps.deadline.allows(self.registry.timeout):
+        if not self.deps.deadline.allows(self.registry.timeout * self.attempt_cost):
             raise self.error(BackendUnavailable, "Vault refused the token (403), and no time is "
                                                  "left in the invocation for a fresh login",
                              "Raise the function's timeout, or lower `timeout` for this registry")

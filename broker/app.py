@@ -82,6 +82,11 @@ class App:
                  duration_ms=_ms_since(started))
         return served.login.response()
 
+    @property
+    def reload_error(self) -> BrokerError | None:
+        """Why the last reload was refused, while the last good configuration keeps serving."""
+        return self._error if self._broker is not None else None
+
     def forget_secrets(self) -> None:
         """Drop every login and token held in memory (before a snapshot, after a restore)."""
         if self._broker is not None:

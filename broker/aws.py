@@ -23,6 +23,8 @@ NO_WILDCARD = {"pattern": (re.compile(r"[^*?]+"), "must not hold * or ?: a wildc
 ROLE_ARN = {"pattern": (re.compile(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}"),
                         "must be an IAM role ARN (arn:PARTITION:iam::ACCOUNT:role/NAME), "
                         "without wildcards")}
+REGION = {"pattern": (re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}"),
+                      "must be an AWS region name such as eu-west-1")}
 KMS_KEY_ARN = {"pattern": (re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/"
                                       r"(mrk-[0-9a-f]{32}|[0-9a-f-]{36})"),
                            "must be a KMS key ARN (arn:PARTITION:kms:REGION:ACCOUNT:key/ID), "

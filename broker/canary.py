@@ -3,9 +3,10 @@
 Metrics go out through the Embedded Metric Format: a JSON log line that
 CloudWatch turns into metrics, so the canary makes no CloudWatch API call.
 Each line is printed as its registry's check ends; a check still running when the
-invocation's time is up is reported failed; a broken configuration prints a failed
-line for the pseudo-registry ``(configuration)`` and fails the invocation (the
-canary's ``Errors`` metric), so the alarms hear of it.
+invocation's time is up is reported failed; a broken configuration, or a reload the
+function refused (while it serves the last good one), prints a failed line for the
+pseudo-registry ``(configuration)`` and fails the invocation (the canary's ``Errors``
+metric), so the alarms hear of it.
 """
 
 from __future__ import annotations
@@ -31,13 +32,22 @@ def handler(event: Any, context: Any) -> dict[str, int]:
     try:
         broker = app.broker()
     except BrokerError as exc:
-        _print(Result(CONFIGURATION, False, "none", f"{type(exc).__name__}: {exc}", "config"))
+        _print(_configuration_failed(exc))
         raise
+    refused = app.reload_error  # a refused reload: the last good configuration still serves
+    if refused is not None:
+        _print(_configuration_failed(refused))
     checked = failed = 0
     for result in checks.iter_results(broker, deadline=deadline):
         _print(result)
         checked, failed = checked + 1, failed + (not result.ok)
+    if refused is not None:
+        raise refused
     return {"checked": checked, "failed": failed}
+
+
+def _configuration_failed(exc: BrokerError) -> Result:
+    return Result(CONFIGURATION, False, "none", f"{type(exc).__name__}: {exc}", "config")
 
 
 CONFIGURATION = "(configuration)"

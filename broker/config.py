@@ -188,11 +188,11 @@ def load_config(source: str | None = None, environ: Mapping[str, str] | None = N
     """Read, parse and validate the configuration; raise ConfigError listing every problem."""
     environ = os.environ if environ is None else environ
     source = resolve_source(source, environ)
-    document = anchor_paths(read_document(source, aws), _folder_of(source, environ))
+    document = anchor_paths(read_document(source, aws), folder_of(source, environ))
     return parse_config(document, source_label(source), environ)
 
 
-def _folder_of(source: str, environ: Mapping[str, str]) -> str:
+def folder_of(source: str, environ: Mapping[str, str]) -> str:
     """Where a relative path in the configuration points from: the file's own folder, else
     the function's code (``$LAMBDA_TASK_ROOT``) or the working directory."""
     if not _is_inline(source) and not source.startswith("ssm:"):

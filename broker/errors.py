@@ -86,8 +86,11 @@ class ConfigError(BrokerError):
                                   "touching the network") -> ConfigError:
         """One error listing every problem found in the configuration from ``source``."""
         count = len(problems)
-        lines = [f"{count} problem{'s' if count != 1 else ''} in the broker configuration ({source})"]
-        lines += [f"  {path}: {msg}" for path, msg in problems]
+        lines = [f"{count} problem{'s' if count != 1 else ''} in the broker configuration "
+                 f"({echo(source, 300)})"]
+        # Key paths hold the configuration's own names, messages can quote its values: both
+        # are escaped and cut, since whoever writes the configuration may not be the reader.
+        lines += [f"  {echo(path, 300)}: {echo(msg, 1000)}" for path, msg in problems]
         error = cls("\n".join(lines), hint=hint)
         error.problems = list(problems)
         return error

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -137,6 +138,9 @@ def _coerce_scalar(hint: Any, value: Any, path: str, problems: Problems,
                    meta: Mapping[str, Any]) -> Any:
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        problems.append((path, "must be a finite number"))
+        return None
     if not isinstance(value, hint) or (hint is not bool and isinstance(value, bool)):
         problems.append((path, f"must be a {kind(hint())}, not a {kind(value)}"))
         return None

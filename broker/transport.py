@@ -347,9 +347,13 @@ def _shut(connection: Any) -> None:
 
 def _pinned_session(pins: dict[str, str]) -> Any:
     """A requests Session that connects each vetted host to its pinned address."""
+    def address_of(name: str) -> str:
+        if name not in pins:
+            raise TransportError("refused", "a connection to a host that was not vetted")
+        return pins[name]
     session = _quiet_session()
     for prefix in ("https://", "http://"):
-        session.mount(prefix, _adapter_classes()[1](pins))
+        session.mount(prefix, _adapter_classes()[1](address_of))
     return session
 
 
@@ -357,16 +361,26 @@ def bounded_session(deadline: Deadline, max_body: int = MAX_BODY) -> Any:
     """A requests Session for a client other than the preflight (hvac, for Vault).
 
     No proxies or .netrc from the environment; no redirects (a redirect answer raises
-    :class:`Redirected`: requests would carry a token header to any host); every request cut
-    to ``deadline``'s time left and held to it by the watchdog; answers read up to
-    ``max_body`` bytes, undecoded.
+    :class:`Redirected`: requests would carry a token header to any host); each host
+    resolved once and connected at one address (a connect attempt per address, each with the
+    whole timeout, would not be bounded); every request cut to ``deadline``'s time left and
+    held to it by the watchdog; answers read up to ``max_body`` bytes, undecoded.
     """
     session = _adapter_classes()[2](deadline, max_body)
     session.trust_env = False
     session.headers.update({"Accept-Encoding": "identity"})
     for prefix in ("https://", "http://"):
-        session.mount(prefix, _adapter_classes()[0](max_retries=0))
+        session.mount(prefix, _adapter_classes()[1](_first_address))
     return session
+
+
+def _first_address(name: str) -> str:
+    """The address a bounded session connects ``name`` at: the first one it resolves to now
+    (not cached: a load balancer's addresses change)."""
+    try:
+        return name if _is_ip(name) else resolve(name)[0]
+    except (OSError, IndexError, UnicodeError):
+        raise TransportError("dns", f"the name '{name}' does not resolve") from None
 
 
 class Redirected(Exception):
@@ -426,19 +440,18 @@ def _adapter_classes() -> tuple[type, type, type]:
             return pool
 
     class PinnedAdapter(WatchedAdapter):
-        """Connects each vetted host to its pinned address; refuses any other host."""
+        """Connects each host at the one address ``address_of(name)`` gives (TLS name,
+        certificate check and Host keep the name); it raises for a host not allowed."""
 
-        def __init__(self, pins: dict[str, str]) -> None:
+        def __init__(self, address_of: Callable[[str], str]) -> None:
             super().__init__(max_retries=0)
-            self.pins = pins
+            self.address_of = address_of
 
         def get_connection_with_tls_context(self, request: Any, verify: Any, proxies: Any = None,
                                             cert: Any = None) -> Any:
             name = netguard.host_of(parse_url(request.url).host or "")
-            if name not in self.pins:
-                raise TransportError("refused", "a connection to a host that was not vetted")
             host_params, pool_kwargs = self.build_connection_pool_key_attributes(request, verify, cert)
-            host_params["host"] = self.pins[name]
+            host_params["host"] = self.address_of(name)
             if host_params["scheme"] == "https":
                 pool_kwargs = {**pool_kwargs, "server_hostname": name, "assert_hostname": name}
             pool = self.poolmanager.connection_from_host(**host_params, pool_kwargs=pool_kwargs)

@@ -42,7 +42,14 @@ sys.path.insert(0, str(ROOT))
 
 import backends  # noqa: E402
 from broker import iam, pins  # noqa: E402
-from broker.config import Config, load_config, read_document, resolve_source  # noqa: E402
+from broker.config import (  # noqa: E402
+    Config,
+    anchor_paths,
+    folder_of,
+    load_config,
+    read_document,
+    resolve_source,
+)
 from broker.errors import BrokerError, ConfigError  # noqa: E402
 from broker.names import managed_policy_risk  # noqa: E402
 
@@ -78,7 +85,7 @@ def _build(args: argparse.Namespace) -> int:
     shutil.rmtree(out, ignore_errors=True)
     stage = out / "stage"
     _stage_code(stage)
-    packaged = _stage_config(read_document(source), stage)
+    packaged = _stage_config(anchor_paths(read_document(source), folder_of(source, {})), stage)
     pin = pins.pin_of(packaged, document["iamStatements"])
     (stage / pins.PIN_FILE).write_text(json.dumps(pin, indent=1, sort_keys=True))
     _vendor(needed_packages(config, runtime_source), stage, PLATFORMS[args.arch])
@@ -194,7 +201,10 @@ def _ca_holders(document: dict) -> list[dict]:
 
 
 def _ship_file(path: Path, stage: Path) -> str:
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BuildError(f"cannot read ca_bundle {path} ({type(exc).__name__})") from None
     name = f"{CA_FOLDER}/{hashlib.sha256(data).hexdigest()[:16]}-{path.name}"
     (stage / name).parent.mkdir(parents=True, exist_ok=True)
     (stage / name).write_bytes(data)

@@ -121,3 +121,29 @@ def test_the_alarm_treats_missing_data_as_breaching_and_watches_errors():
     alarms = yaml.safe_load((ROOT / "deploy" / "optional.yml").read_text())["canaryAlarm"]["true"]
     assert {a["Properties"]["TreatMissingData"] for a in alarms.values()} == {"breaching"}
     assert {a["Properties"]["MetricName"] for a in alarms.values()} == {"PreflightFailed", "Errors"}
+
+
+def test_a_refused_reload_is_reported_by_a_warm_canary(aws, moto, registries, monkeypatch, capsys,
+                                                        clock):
+    import broker.canary as canary
+    from broker.app import App
+    from broker.aws import AwsClients
+    from broker.cli import LocalContext
+    from broker.errors import ConfigError
+
+    good = {"registries": {"open": {"host": registries.open.host, "insecure": True, "backend": {
+        "type": "env", "username_var": "RU", "password_var": "RP"}}}}
+    ssm = aws("ssm")
+    ssm.put_parameter(Name="/canary/config", Value=json.dumps(good), Type="String", Overwrite=True)
+    monkeypatch.setattr(canary, "app", App("ssm:/canary/config", clock=clock,
+                                           environ={"RU": "u", "RP": "p", "BROKER_CONFIG_TTL": "30"},
+                                           aws=AwsClients(endpoint_url=moto.url)))
+    assert canary.handler({}, LocalContext(timeout_ms=5000)) == {"checked": 1, "failed": 0}
+    ssm.put_parameter(Name="/canary/config", Value="registries: [", Type="String", Overwrite=True)
+    clock.advance(31)
+    capsys.readouterr()
+    with pytest.raises(ConfigError):
+        canary.handler({}, LocalContext(timeout_ms=5000))
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"_aws"' in x]
+    assert {(x["Registry"], x["PreflightFailed"]) for x in lines} == {("(configuration)", 1),
+                                                                       ("open", 0)}

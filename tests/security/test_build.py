@@ -104,3 +104,21 @@ def test_a_ca_bundle_is_shipped_and_the_packaged_config_points_at_it(tmp_path):
 
     loaded = load_config(str(task / "broker.json"), environ={})
     assert loaded.registries["a"].ca_bundle == str(task / shipped)
+
+
+def test_a_relative_ca_bundle_is_read_from_the_configuration_folder(tmp_path, monkeypatch):
+    folder, elsewhere = tmp_path / "cfg", tmp_path / "cwd"
+    folder.mkdir()
+    elsewhere.mkdir()
+    (folder / "ca.pem").write_text("the CA the configuration names\n")
+    (elsewhere / "ca.pem").write_text("whatever is in the builder's working directory\n")
+    (folder / "broker.json").write_text(json.dumps({"defaults": {"ca_bundle": "ca.pem"},
+        "registries": {"a": {"host": "a.example", "backend": {
+            "type": "secretsmanager", "secret_id": "s"}}}}))
+    proc = subprocess.run([sys.executable, str(ROOT / "deploy" / "build.py"), "--config",
+                           str(folder / "broker.json"), "--out", str(tmp_path / "out")],
+                          cwd=elsewhere, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    with zipfile.ZipFile(tmp_path / "out" / "broker.zip") as archive:
+        shipped = json.loads(archive.read("broker.json"))["defaults"]["ca_bundle"]
+        assert archive.read(shipped) == b"the CA the configuration names\n"

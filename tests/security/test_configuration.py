@@ -73,6 +73,8 @@ def test_build_refuses_the_env_backend_unless_allowed(tmp_path):
      "role_arn"),
     ({"type": "secretsmanager", "secret_id": "s", "kms_key": "*"}, "kms_key"),
     ({"type": "ssm", "parameter": "/p", "kms_key": "alias/*"}, "kms_key"),
+    ({"type": "secretsmanager", "secret_id": "s", "region": "*"}, "region"),
+    ({"type": "ssm", "parameter": "/p", "region": "eu-west-1?"}, "region"),
     ({**VAULT, "auth": {"method": "token", "token": {"secretsmanager": "vault/*"}}}, "auth.token"),
     ({**VAULT, "auth": {"method": "token", "token": {"ssm": "/vault/tok?"}}}, "auth.token"),
 ])
@@ -128,3 +130,19 @@ def test_changing_one_registry_keeps_the_others_cached_logins(aws, moto, proxy_t
     app.invoke({}, LocalContext("changed"))  # reloads the configuration
     proxy.stop()  # the store goes down; steady's login is still fresh in the cache
     assert app.invoke({}, LocalContext("steady"))["Credentials"]["Username"] == "steady-user"
+
+
+def test_configuration_text_reaches_messages_escaped():
+    hostile = "\x1b]0;owned\x07\x1b[2J" + "x" * 3000
+    with pytest.raises(ConfigError) as info:
+        parse_config({"registries": {hostile: {"host": "h.example", hostile: 1,
+                                               "backend": {"type": "env"}}}}, "test")
+    text = str(info.value)
+    assert "\x1b" not in text and "\x07" not in text and len(text) < 4000
+
+
+@pytest.mark.parametrize("key", ["timeout", "cache_ttl", "stale_if_error"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_tuning_numbers_must_be_finite(key, value):
+    found = problems({"registries": {"r": block("r.example", **{key: value})}})
+    assert "finite" in found[f"registries.r.{key}"]

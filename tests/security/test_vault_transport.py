@@ -101,8 +101,8 @@ def test_a_drip_fed_login_cannot_outlive_the_invocation(fake_vault):
 
 def test_no_fresh_login_starts_when_it_cannot_finish(fake_vault):
     server, make = fake_vault
-    server.on("/v1/secret/data/reg", [(response(403, body=b'{"errors": ["permission denied"]}'),
-                                       1.1)])
+    said = json.dumps({"errors": [leaks.secret("vault-answer")]}).encode()
+    server.on("/v1/secret/data/reg", [(response(403, body=said), 1.1)])
     app = make({"method": "token", "token": {"env": "VT"}}, timeout=1.2,
                VT=leaks.secret("vault-token"))
     error, elapsed = invoke_with(app, 2500)
@@ -133,3 +133,49 @@ def test_vault_requests_ignore_proxy_variables(fake_vault, monkeypatch):
     monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
     app = make({"method": "token", "token": {"env": "VT"}}, VT=leaks.secret("vault-token"))
     assert app.invoke({}, LocalContext("v"))["Credentials"]["Username"] == "u"
+
+
+def test_a_vault_name_with_many_unanswering_addresses_is_still_bounded(monkeypatch):
+    import socket
+
+    from tests.support.faults import unanswered_listener
+
+    holes = [unanswered_listener(f"127.0.0.{i}") for i in (2, 3, 4)]
+    real = socket.getaddrinfo
+
+    def resolve(host, port, *args, **kwargs):
+        if host == "vault.test":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (f"127.0.0.{i}", hole[1]))
+                    for i, hole in zip((2, 3, 4), holes, strict=True)]
+        return real(host, port, *args, **kwargs)
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    document = vault_block({"timeout": 2, "retries": 0}, address="http://vault.test:8200",
+                           insecure=True)
+    app = App(json.dumps(document), environ={"VT": leaks.secret("vault-token")})
+    error, elapsed = invoke_with(app, 3000)
+    assert isinstance(error, BackendUnavailable)
+    assert elapsed < 2.6, f"one Vault request held the invocation {elapsed:.1f} s (3 s left)"
+    for server, _, fillers in holes:
+        for sock in (server, *fillers):
+            sock.close()
+
+
+def test_an_attempt_counts_its_reference_lookups_through_aws(black_hole_endpoint):
+    auth = {"method": "approle", "role_id": {"ssm": "/vault/role-id"},
+            "secret_id": {"ssm": "/vault/secret-id"}}
+    document = vault_block({"timeout": 1.5, "retries": 0}, address="https://vault.internal",
+                           auth=auth)
+    app = App(json.dumps(document), environ={}, aws=black_hole_endpoint)
+    error, elapsed = invoke_with(app, 4000)
+    assert isinstance(error, BackendUnavailable) and "remain" in str(error)
+    assert elapsed < 0.5, "an attempt of two AWS lookups and two Vault requests was started"
+
+
+@pytest.fixture
+def black_hole_endpoint():
+    from broker.aws import AwsClients
+    from tests.support.faults import BlackHole
+
+    hole = BlackHole()
+    yield AwsClients(endpoint_url=hole.url)
+    hole.close()

@@ -119,3 +119,25 @@ class BlackHole:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def unanswered_listener(host: str) -> tuple[socket.socket, int, list[socket.socket]]:
+    """A listener on ``host`` whose accept queue is full: a further connect hangs (its SYN is
+    dropped). Returns the listener, its port and the connections filling the queue."""
+    import time
+
+    server = socket.socket()
+    server.bind((host, 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        try:
+            filler.connect((host, port))
+        except BlockingIOError:
+            pass
+        fillers.append(filler)
+    time.sleep(0.2)
+    return server, port, fillers
