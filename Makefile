@@ -8,6 +8,7 @@ STAMP  := $(VENV)/.installed
 
 CONFIG ?= broker.yml
 STAGE  ?= dev
+REGION ?= us-east-1
 ARCH   ?= arm64
 NPX    := npx --no-install
 SLS_ENV := SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off SLS_INTERACTIVE_SETUP_DISABLE=1
@@ -40,11 +41,11 @@ node_modules/.package-lock.json: package-lock.json
 
 # broker.yml -> .build/broker.zip + .build/deploy.json -> .serverless/ (CloudFormation + zip).
 package: install node_modules/.package-lock.json
-	$(BIN)/python deploy/build.py --config $(CONFIG) --stage $(STAGE) --arch $(ARCH) $(if $(CONFIG_SOURCE),--config-source $(CONFIG_SOURCE))
-	$(SLS_ENV) $(NPX) osls package --stage $(STAGE) $(SLS_ARGS)
+	$(BIN)/python deploy/build.py --config $(CONFIG) --stage $(STAGE) --region $(REGION) --arch $(ARCH) $(BUILD_ARGS) $(if $(CONFIG_SOURCE),--config-source $(CONFIG_SOURCE))
+	$(SLS_ENV) $(NPX) osls package --stage $(STAGE) --region $(REGION) $(SLS_ARGS)
 
 deploy: package
-	$(SLS_ENV) $(NPX) osls deploy --package .serverless --stage $(STAGE) $(SLS_ARGS)
+	$(SLS_ENV) $(NPX) osls deploy --package .serverless --stage $(STAGE) --region $(REGION) $(SLS_ARGS)
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { echo "python3 venv missing: apt-get install python3-venv"; exit 1; }

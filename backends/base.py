@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from broker import aws
 from broker.deadline import Deadline
-from broker.errors import BackendUnavailable, BrokerError, MalformedSecret
+from broker.errors import AccessDenied, BackendUnavailable, BrokerError, MalformedSecret, SecretNotFound
 from broker.login import FormatProblem, Login
 
 if TYPE_CHECKING:
@@ -58,6 +58,23 @@ class Backend:
         """Where the login lives, for messages (secret id, parameter names, Vault path)."""
         raise NotImplementedError
 
+    # What a backend implies for a deployment, read by deploy/build.py from the settings alone.
+
+    @classmethod
+    def environment_variables(cls, settings: Any) -> list[str]:
+        """The variables the function must have for these settings (``{env: VAR}`` references)."""
+        return [ref.name for ref in _references(settings) if ref.kind == "env"]
+
+    @classmethod
+    def network_hosts(cls, settings: Any) -> list[tuple[str, str]]:
+        """``(key, host)`` for every server these settings name, besides AWS's own endpoints."""
+        return []
+
+    @classmethod
+    def arn_regions(cls, settings: Any) -> list[tuple[str, str]]:
+        """``(key, region)`` for every ARN in the settings that names a region."""
+        return []
+
     def fetch(self) -> Login:
         """Read the login from the store, raising only BrokerError subclasses.
 
@@ -103,7 +120,7 @@ class Backend:
             raise
         except FormatProblem as exc:
             raise self.error(MalformedSecret, f"the stored value is not a usable login: {exc}",
-                             self.format_hint) from None
+                             exc.hint or self.format_hint) from None
         except Exception as exc:
             # Never chained: a client's exception may quote the document it choked on or a
             # header value (a token); the translation names its type instead.
@@ -115,8 +132,14 @@ class Backend:
     def forget(self) -> None:
         """Drop any secret the backend holds between calls (a Vault token); see SnapStart."""
 
-    format_hint = ("Store a JSON object with the username and password keys, or set "
-                   "`format: dockerconfigjson` for a Docker config.json")
+    @property
+    def format_hint(self) -> str:
+        """What to store, for the format this registry reads."""
+        if getattr(self.settings, "format", "json") == "dockerconfigjson":
+            return ("Store a Docker config.json with an 'auths' entry for the registry, or set "
+                    "`format: json` for a username/password object")
+        return ("Store a JSON object with the username and password keys (or set username_key/"
+                "password_key), or set `format: dockerconfigjson` for a Docker config.json")
 
     def translate(self, exc: Exception) -> BrokerError:
         """Map a client library exception to a BrokerError; subclasses refine this."""
@@ -130,16 +153,67 @@ class Backend:
                    reference=reference or self.reference, hint=hint)
 
 
+def _references(settings: Any) -> list[Any]:
+    """Every SecretRef in a settings object, nested ones included."""
+    import dataclasses
+
+    from broker.refs import SecretRef
+
+    if isinstance(settings, SecretRef):
+        return [settings]
+    if not dataclasses.is_dataclass(settings):
+        return []
+    return [ref for f in dataclasses.fields(settings)
+            for ref in _references(getattr(settings, f.name))]
+
+
 class AwsBackend(Backend):
     """A backend that reads through one botocore client of ``service``, built at init."""
 
     service: ClassVar[str]
+
+    @classmethod
+    def arn_regions(cls, settings: Any) -> list[tuple[str, str]]:
+        """Regions named by ARNs among the settings (a secret, parameters, a KMS key)."""
+        import dataclasses
+
+        found = []
+        for f in dataclasses.fields(settings):
+            value = getattr(settings, f.name)
+            parts = value.split(":") if isinstance(value, str) and value.startswith("arn:") else []
+            if len(parts) > 3 and parts[3]:
+                found.append((f.name, parts[3]))
+        return found
 
     def __init__(self, registry: Registry, deps: Deps) -> None:
         super().__init__(registry, deps)
         assert deps.aws is not None, "AWS backends need AwsClients"
         self.client = deps.aws.client(self.service, region=self.settings.region,
                                       role_arn=self.settings.role_arn, timeout=registry.timeout)
+        self._account: str | None = None
 
     def translate(self, exc: Exception) -> BrokerError:
         return aws.translate(exc, self.error) or super().translate(exc)
+
+    def error(self, cls: type[BrokerError], problem: str, hint: str,
+              reference: str | None = None) -> BrokerError:
+        """As Backend.error; a not-found or denied error also names the region and account
+        asked, since the usual mistake is the right name in the wrong one."""
+        if cls in (SecretNotFound, AccessDenied) and reference is None:
+            reference = f"{self.reference} in {self._where()}"
+        return super().error(cls, problem, hint, reference)
+
+    def _where(self) -> str:
+        return f"region {self.client.meta.region_name}, account {self._account_id() or 'unknown'}"
+
+    def _account_id(self) -> str | None:
+        """The account the store was asked in (one STS call, on an error path only)."""
+        if self._account is None and self.deps.deadline.allows(self.registry.timeout):
+            try:
+                sts = self.deps.aws.client("sts", region=self.settings.region,  # type: ignore[union-attr]
+                                           role_arn=self.settings.role_arn,
+                                           timeout=self.registry.timeout)
+                self._account = sts.get_caller_identity()["Account"]
+            except Exception:  # noqa: BLE001 - a message detail; the error itself stands
+                return None
+        return self._account

@@ -30,6 +30,10 @@ class EnvBackend(Backend):
     remote = False
     deployable = False  # a test deployment's backend: build.py needs --allow-env-backend
 
+    @classmethod
+    def environment_variables(cls, settings: EnvSettings) -> list[str]:
+        return [settings.username_var, settings.password_var]
+
     @property
     def reference(self) -> str:
         return f"variables {self.settings.username_var}, {self.settings.password_var}"

@@ -108,6 +108,12 @@ class VaultBackend(Backend):
     type = "vault"
     Settings = VaultSettings
 
+    @classmethod
+    def network_hosts(cls, settings: VaultSettings) -> list[tuple[str, str]]:
+        from urllib.parse import urlsplit
+
+        return [("address", urlsplit(settings.address).hostname or "")]
+
     def __init__(self, registry: Any, deps: Deps) -> None:
         super().__init__(registry, deps)
         import hvac
@@ -124,7 +130,10 @@ class VaultBackend(Backend):
 
     @property
     def reference(self) -> str:
-        return f"path '{self.settings.mount}/{self.settings.path}' at {self.settings.address}"
+        s = self.settings
+        namespace = f", namespace '{s.namespace}'" if s.namespace else ""
+        return (f"path '{s.mount}/{s.path}' (mount '{s.mount}', KV v{s.kv_version}{namespace}) "
+                f"at {s.address}")
 
     def _fetch(self) -> Login:
         import hvac.exceptions

@@ -8,7 +8,7 @@ import sys
 import uuid
 from collections.abc import Sequence
 
-from broker.errors import BrokerError
+from broker.errors import BrokerError, ConfigError
 
 MASK = "********"
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:000000000000:function:broker"
@@ -84,9 +84,11 @@ def _invoke(args: argparse.Namespace) -> int:
     from broker.app import App
 
     app = App(args.config, local=True)
-    log.setup(app.environ.get("BROKER_LOG_LEVEL"), stream_name="stderr")
+    log.setup(app.environ.get("BROKER_LOG_LEVEL"), stream_name="stderr",
+              without=("credentials_failed",))
     event = {key: value for key in ("registry", "image") if (value := getattr(args, key))}
     try:
+        _check_alias(app.broker().config, args.alias)
         response = app.invoke(event, LocalContext(args.alias))
     except BrokerError as exc:
         return _fail(exc, 1)
@@ -96,10 +98,27 @@ def _invoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_alias(config, alias: str | None) -> None:
+    """A local run through an alias that is no registry is a typo: say so, and suggest one."""
+    import difflib
+
+    from broker.errors import UnknownRegistry, echo
+
+    if alias is None or alias in config.registries:
+        return
+    close = difflib.get_close_matches(alias, config.names, n=1)
+    suggestion = f" (did you mean '{close[0]}'?)" if close else ""
+    raise UnknownRegistry(f"there is no registry '{echo(alias, 64)}' to invoke through its alias"
+                          f"{suggestion}; configured: {', '.join(config.names)}",
+                          hint="Use a configured registry name with --alias")
+
+
 def _validate(args: argparse.Namespace) -> int:
     try:
         config = _config(args)
     except BrokerError as exc:
+        if exc.hint == ConfigError.HINT:  # not "run validate": this is validate
+            exc = ConfigError(exc.problem, hint="Fix these keys")
         return _fail(exc, 2)
     print(f"OK: {len(config.registries)} registr{'y' if len(config.registries) == 1 else 'ies'} "
           f"in {config.source}")

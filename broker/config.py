@@ -187,8 +187,9 @@ def load_config(source: str | None = None, environ: Mapping[str, str] | None = N
                 aws: AwsClients | None = None) -> Config:
     """Read, parse and validate the configuration; raise ConfigError listing every problem."""
     environ = os.environ if environ is None else environ
+    origin = source_origin(source, environ)
     source = resolve_source(source, environ)
-    document = anchor_paths(read_document(source, aws), folder_of(source, environ))
+    document = anchor_paths(read_document(source, aws, origin), folder_of(source, environ))
     return parse_config(document, source_label(source), environ)
 
 
@@ -216,6 +217,15 @@ def anchor_paths(document: Any, folder: str) -> Any:
     return document
 
 
+def source_origin(explicit: str | None, environ: Mapping[str, str]) -> str:
+    """Where the source was named, for messages: --config, BROKER_CONFIG or the default."""
+    if explicit:
+        return "--config"
+    if environ.get("BROKER_CONFIG"):
+        return "BROKER_CONFIG"
+    return "the default: broker.yml beside the code or in the working directory"
+
+
 def source_label(source: str) -> str:
     """How messages name a source: inline JSON by its size only, since it may hold anything."""
     if _is_inline(source):
@@ -227,14 +237,14 @@ def _is_inline(source: str) -> bool:
     return source.lstrip().startswith("{")
 
 
-def read_document(source: str, aws: AwsClients | None = None) -> Any:
-    """The parsed YAML/JSON document behind a config source."""
+def read_document(source: str, aws: AwsClients | None = None, origin: str = "--config") -> Any:
+    """The parsed YAML/JSON document behind a config source (``origin``: where it was named)."""
     if _is_inline(source):
         return _parse_text(source, source_label(source), as_json=True)
     if source.startswith("ssm:"):
         text = _read_ssm(source[4:], aws)
         return _parse_text(text, source, as_json=text.lstrip().startswith("{"))
-    return _parse_text(_read_file(source), source, as_json=_is_json_path(source))
+    return _parse_text(_read_file(source, origin), source, as_json=_is_json_path(source))
 
 
 def _is_json_path(path: str) -> bool:
@@ -244,13 +254,12 @@ def _is_json_path(path: str) -> bool:
     return extension == ".json"
 
 
-def _read_file(path: str) -> str:
+def _read_file(path: str, origin: str) -> str:
     try:
         with open(path, encoding="utf-8") as handle:
             return handle.read()
     except FileNotFoundError:
-        raise _fatal(path, "the config file does not exist; set BROKER_CONFIG to a file, "
-                     "inline JSON or ssm:/parameter") from None
+        raise _fatal(path, f"the config file does not exist (from {origin})") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise _fatal(path, f"the config file cannot be read ({type(exc).__name__})") from None
 
@@ -285,11 +294,22 @@ def _parse_text(text: str, source: str, *, as_json: bool) -> Any:
     try:
         return yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
-        raise _fatal(source, f"not valid YAML ({str(exc).splitlines()[0]})") from None
+        raise _fatal(source, f"not valid YAML ({_yaml_problem(exc)})") from None
+
+
+def _yaml_problem(exc: Exception) -> str:
+    """``problem at line L, column C``: where the parser stopped, not the text it read."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or type(exc).__name__
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
+
+
+SOURCE_HINT = ("Point --config (or BROKER_CONFIG) at the configuration: a .yml, .yaml or .json "
+               "file, inline JSON, or ssm:/parameter/name")
 
 
 def _fatal(source: str, message: str) -> ConfigError:
-    return ConfigError.from_problems(source, [("(source)", message)])
+    return ConfigError.from_problems(source, [("(source)", message)], hint=SOURCE_HINT)
 
 
 def parse_config(document: Any, source: str, environ: Mapping[str, str] | None = None) -> Config:

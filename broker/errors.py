@@ -11,7 +11,7 @@ Exception tree::
     ├── AccessDenied          the store refused the function's identity
     ├── MalformedSecret       the stored value is not a usable login
     ├── BackendUnavailable    the store did not answer (down, timing out, throttling)
-    └── PreflightFailed       the registry itself refused the login (preflight: enforce)
+    └── PreflightFailed       the preflight against the registry failed (preflight: enforce)
 
 Messages name the registry, the backend type and the reference (secret id,
 parameter name, Vault path) and end with what to do. They never carry a
@@ -80,10 +80,11 @@ class ConfigError(BrokerError):
 
     problems: list[tuple[str, str]] = []
 
+    HINT = "Fix these keys; `broker validate` lists every problem without touching the network"
+
     @classmethod
     def from_problems(cls, source: str, problems: list[tuple[str, str]],
-                      hint: str = "Fix these keys; `broker validate` lists every problem without "
-                                  "touching the network") -> ConfigError:
+                      hint: str = HINT) -> ConfigError:
         """One error listing every problem found in the configuration from ``source``."""
         count = len(problems)
         lines = [f"{count} problem{'s' if count != 1 else ''} in the broker configuration "
@@ -125,4 +126,5 @@ class BackendUnavailable(BrokerError):
 
 
 class PreflightFailed(BrokerError):
-    """The registry refused the login during the preflight check, and the registry enforces it."""
+    """The preflight against the registry failed (it refused the login, or could not be
+    reached or understood), and the registry enforces it."""

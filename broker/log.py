@@ -42,10 +42,14 @@ class _StreamHandler(logging.StreamHandler):
         pass
 
 
-def setup(level: str | None = None, stream_name: str = "stdout") -> logging.Logger:
-    """Give the ``broker`` logger its one JSON handler; ``level`` defaults to INFO."""
+def setup(level: str | None = None, stream_name: str = "stdout",
+          without: tuple[str, ...] = ()) -> logging.Logger:
+    """Give the ``broker`` logger its one JSON handler; ``level`` defaults to INFO.
+    Events named in ``without`` are not written (the CLI prints its errors itself)."""
     logger.handlers[:] = [_StreamHandler(stream_name)]
     logger.handlers[0].setFormatter(JsonFormatter())
+    if without:
+        logger.handlers[0].addFilter(lambda record: record.getMessage() not in without)
     logger.setLevel(_level(level))
     logger.propagate = False
     quiet_libraries()

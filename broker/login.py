@@ -21,7 +21,17 @@ MAX_DOCUMENT_BYTES = 65_536
 
 
 class FormatProblem(ValueError):
-    """A stored value does not have the expected shape."""
+    """A stored value does not have the expected shape; ``hint`` says what to do, when the
+    problem calls for more than the backend's usual hint."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+DOCKER_HUB = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+"""One registry, as Docker itself treats it: `docker login` keeps its login under
+``https://index.docker.io/v1/``, pulls go to registry-1.docker.io."""
 
 
 @dataclass(frozen=True)
@@ -116,7 +126,9 @@ def _unwrap_pull_secret(data: dict[str, Any]) -> dict[str, Any]:
 def _from_dockerconfig(data: dict[str, Any], host: str) -> Login:
     auths = data.get("auths")
     if not isinstance(auths, dict):
-        raise FormatProblem("the document has no 'auths' object (expected a Docker config.json)")
+        raise FormatProblem("the document has no 'auths' object (expected a Docker config.json)",
+                            hint="Store a Docker config.json ({\"auths\": {HOST: {\"auth\": "
+                                 "...}}}), or set `format: json` for a username/password object")
     entry = _entry_for(auths, host)
     if not isinstance(entry, dict):
         raise FormatProblem(f"the 'auths' entry for '{host}' is not an object")
@@ -126,11 +138,19 @@ def _from_dockerconfig(data: dict[str, Any], host: str) -> Login:
 
 
 def _entry_for(auths: dict[str, Any], host: str) -> Any:
+    wanted = _registry_of(host.lower())
     for key, entry in auths.items():
-        if _auth_key_host(key) == host.lower():
+        if _registry_of(_auth_key_host(key)) == wanted:
             return entry
     listed = ", ".join(sorted(map(str, auths))) or "none"
-    raise FormatProblem(f"the 'auths' object has no entry for '{host}' (entries: {listed})")
+    raise FormatProblem(
+        f"the 'auths' object has no entry for '{host}' (entries: {listed})",
+        hint=f"Add an 'auths' entry for {host} to the stored config.json (`docker login {host}` "
+             "writes one), or set `host` to the registry one of the entries is for")
+
+
+def _registry_of(host: str) -> str:
+    return "docker.io" if host in DOCKER_HUB else host
 
 
 def _auth_key_host(key: str) -> str:

@@ -76,8 +76,8 @@ class Broker:
         if result.ok:
             return Checked(login, "passed", "; ".join(result.warnings) or None)
         if registry.preflight == "enforce":
-            raise backend.error(PreflightFailed, f"the registry refused the login at step "
-                                                 f"{result.summary}", preflight.HINTS[result.step])
+            raise backend.error(PreflightFailed, f"the preflight failed at step {result.summary}",
+                                preflight.HINTS[result.step])
         return Checked(login, "warned", result.summary)
 
 

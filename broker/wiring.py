@@ -21,12 +21,16 @@ def alias_arn(config: Config, name: str, function_arn: str) -> str:
     if not FUNCTION_ARN.match(function_arn):
         raise ConfigError.from_problems("--function-arn", [(
             "--function-arn", "must be an unqualified Lambda function ARN such as "
-                              "arn:aws:lambda:eu-west-1:123456789012:function:NAME")])
+                              "arn:aws:lambda:eu-west-1:123456789012:function:NAME")], hint=ARN_HINT)
     risk = managed_policy_risk(function_arn.rsplit(":", 1)[1])
     if risk:
         raise ConfigError.from_problems("--function-arn", [(
-            "--function-arn", f"the function name {risk}; redeploy under the default name")])
+            "--function-arn", f"the function name {risk}; redeploy under the default name")],
+            hint=ARN_HINT)
     return f"{function_arn}:{name}"
+
+
+ARN_HINT = "Pass the deployed broker function's ARN (the stack's function output), unqualified"
 
 
 def training_image_config(alias: str) -> dict[str, Any]:

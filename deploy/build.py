@@ -52,6 +52,7 @@ from broker.config import (  # noqa: E402
 )
 from broker.errors import BrokerError, ConfigError  # noqa: E402
 from broker.names import managed_policy_risk  # noqa: E402
+from broker.refs import is_function_variable  # noqa: E402
 
 RUNTIME = "3.12"
 PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
@@ -79,8 +80,13 @@ def _build(args: argparse.Namespace) -> int:
     source = resolve_source(args.config)
     config = deployable_config(source, args.allow_env_backend)
     check_names(Path(args.serverless), args.stage)
+    extra_env = function_environment(args.env)
+    check_reachable(config, extra_env, args.allow_loopback)
+    for warning in region_warnings(config, args.region):
+        print(f"warning: {warning}", file=sys.stderr)
     runtime_source = args.config_source or f"{TASK_ROOT}/{PACKAGED_CONFIG}"
     document = {**deploy_document(config, runtime_source), "architecture": args.arch}
+    document["environment"].update(extra_env)
     out = Path(args.out)
     shutil.rmtree(out, ignore_errors=True)
     stage = out / "stage"
@@ -111,6 +117,15 @@ def _parser() -> argparse.ArgumentParser:
                         help="the serverless.yml that will deploy the build")
     parser.add_argument("--arch", choices=sorted(PLATFORMS), default="arm64",
                         help="the function's architecture, for the vendored wheels (default arm64)")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a variable the function needs (an {env: NAME} reference); its value "
+                             "is stored in the function's configuration, in clear")
+    parser.add_argument("--region", default="us-east-1",
+                        help="the stage's deploy region (default us-east-1, as serverless.yml's), "
+                             "to warn about stores in another region")
+    parser.add_argument("--allow-loopback", action="store_true",
+                        help="allow loopback registries and servers (a local test deployment, "
+                             "as `make e2e` runs under the Lambda runtime emulator)")
     parser.add_argument("--allow-env-backend", action="store_true",
                         help="package `env` backends (test deployments only: the login sits in "
                              "the function's environment)")
@@ -157,6 +172,71 @@ def deployable_config(source: str, allow_env_backend: bool = False) -> Config:
                          "sit in the function's environment. Use a secret store, or pass "
                          "--allow-env-backend for a test deployment")
     return config
+
+
+def function_environment(pairs: list[str]) -> dict[str, str]:
+    """``--env NAME=VALUE`` pairs, refusing the names Lambda reserves."""
+    found = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise BuildError(f"--env takes NAME=VALUE, not {pair.split('=', 1)[0]!r}")
+        if is_function_variable(name):
+            raise BuildError(f"--env {name}: a name Lambda reserves (AWS_*, _X_AMZN_*)")
+        found[name] = value
+    if found:
+        print(f"note: --env {', '.join(found)}: the value is stored in the function's environment, "
+              "visible to anyone who can read the function's configuration; prefer "
+              "{secretsmanager: ...} or {ssm: ...} references for secrets", file=sys.stderr)
+    return found
+
+
+def check_reachable(config: Config, function_env: dict[str, str],
+                    allow_loopback: bool = False) -> None:
+    """Refuse what the deployed function cannot have or reach: a variable it is not given, a
+    loopback (unless allowed, for a local test deployment) or link-local registry or server."""
+    problems = []
+    for name, registry in config.registries.items():
+        cls = backends.backend_class(registry.backend_type)
+        problems += [(f"registries.{name}.backend", f"reads {var} from the environment, which the "
+                      f"deployed function will not have: pass --env {var}=VALUE to build.py, or "
+                      "use a {secretsmanager: ...} or {ssm: ...} reference")
+                     for var in cls.environment_variables(registry.backend)
+                     if var not in function_env]
+        hosts = [("host", registry.hostname)] + [(f"backend.{key}", host) for key, host
+                                                  in cls.network_hosts(registry.backend)]
+        problems += [(f"registries.{name}.{key}", "is a loopback or link-local address: the "
+                      "deployed function cannot reach it there")
+                     for key, host in hosts if _local(host, allow_loopback)]
+    if problems:
+        raise BuildError("the deployed function could not work:\n" + "\n".join(
+            f"  {path}: {message}" for path, message in problems))
+
+
+def _local(host: str, allow_loopback: bool = False) -> bool:
+    from broker import netguard
+
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return not allow_loopback
+    try:
+        ip = netguard.unwrap(netguard.address(host.strip("[]")))
+    except ValueError:
+        return False
+    return ip.is_link_local or (ip.is_loopback and not allow_loopback)
+
+
+def region_warnings(config: Config, deploy_region: str) -> list[str]:
+    """Stores named by an ARN in another region than the stage's, with no ``region`` key: the
+    client would ask the stage's region."""
+    warnings = []
+    for name, registry in config.registries.items():
+        if getattr(registry.backend, "region", None):
+            continue
+        cls = backends.backend_class(registry.backend_type)
+        warnings += [f"registries.{name}.backend.{key} is in {region}, but the stage deploys to "
+                     f"{deploy_region} and the backend sets no `region`: set region: {region}"
+                     for key, region in cls.arn_regions(registry.backend) if region != deploy_region]
+    return warnings
 
 
 def needed_packages(config: Config, runtime_source: str) -> list[str]:

@@ -20,6 +20,9 @@ class AwsStore(Store):
         self.proxy = proxy
         self.aws = AwsClients(endpoint_url=proxy.url)
 
+    def identity(self) -> list[str]:
+        return ["region us-east-1", "account 123456789012"]  # moto's default account
+
     def down(self) -> None:
         self.proxy.stop()
 

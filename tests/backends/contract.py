@@ -43,6 +43,10 @@ class Store:
         """The registry's ``backend`` block pointing at this store's reference."""
         raise NotImplementedError
 
+    def identity(self) -> list[str]:
+        """What a not-found message must name besides the reference: which store it asked."""
+        return []
+
     def put_login(self, username: str, password: str) -> None:
         raise NotImplementedError
 
@@ -103,7 +107,9 @@ class BackendContract:
 
     def test_missing_secret_is_secret_not_found(self, store, clock, log_lines):
         app = make_app(store, clock)
-        expect_error(app, SecretNotFound, store)
+        error = expect_error(app, SecretNotFound, store)
+        for text in store.identity():
+            assert text in str(error), f"the message does not name {text}"
         assert log_lines()[-1]["error_type"] == "SecretNotFound"
 
     def test_cache_hit_needs_no_store(self, store, clock, log_lines):

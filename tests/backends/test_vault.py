@@ -72,6 +72,9 @@ class VaultStore(Store):
                 "path": self.ref,
                 "kv_version": self.kv_version, "auth": self.auth()}
 
+    def identity(self):
+        return [f"at {self.proxy.url}", f"mount '{self.mount}'"]
+
     def put_login(self, username, password):
         self.put_document({"username": username, "password": password})
 

@@ -87,3 +87,41 @@ def test_python_dash_m_broker(config):
     proc = subprocess.run([sys.executable, "-m", "broker", "validate", "--config", config],
                           capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert proc.returncode == 0 and "OK: 2 registries" in proc.stdout
+
+
+def test_a_mistyped_alias_is_named_with_the_nearest_registry(capsys, tmp_path, monkeypatch):
+    path = tmp_path / "broker.yml"
+    env = "backend: {type: env, username_var: U, password_var: P}"
+    path.write_text(f"registries:\n  gitlab: {{host: gitlab.example, {env}}}\n"
+                    f"  ghcr: {{host: ghcr.io, {env}}}\n")
+    code, out, err = run(capsys, "invoke", "--config", str(path), "--alias", "gitlabb")
+    assert code == 1 and out == ""
+    assert err.startswith("UnknownRegistry: there is no registry 'gitlabb'")
+    assert "(did you mean 'gitlab'?)" in err and "configured: gitlab, ghcr" in err
+
+
+def test_validate_does_not_tell_the_user_to_run_validate(capsys, tmp_path):
+    path = tmp_path / "bad.yml"
+    path.write_text("registries: {a: {host: 'http://a', backend: {type: ssm}}}\n")
+    code, _, err = run(capsys, "validate", "--config", str(path))
+    assert code == 2 and "broker validate" not in err
+
+
+def test_a_missing_file_names_where_it_came_from(capsys, tmp_path, monkeypatch):
+    code, _, err = run(capsys, "validate", "--config", str(tmp_path / "nope.yml"))
+    assert code == 2 and "(from --config)" in err and "Fix these keys" not in err
+    monkeypatch.setenv("BROKER_CONFIG", str(tmp_path / "gone.yml"))
+    code, _, err = run(capsys, "validate")
+    assert code == 2 and "(from BROKER_CONFIG)" in err
+
+
+def test_yaml_syntax_errors_give_line_and_column(capsys, tmp_path):
+    path = tmp_path / "broken.yml"
+    path.write_text("registries:\n  a: {host: a.example\n  b: [\n")
+    code, _, err = run(capsys, "validate", "--config", str(path))
+    assert code == 2 and "line 3, column" in err
+
+
+def test_a_bad_function_arn_does_not_point_at_validate(capsys, tmp_path, config):
+    code, _, err = run(capsys, "sagemaker-config", "a", "--config", config, "--function-arn", "nope")
+    assert code == 2 and "Fix these keys" not in err and "--function-arn" in err

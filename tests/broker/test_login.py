@@ -80,3 +80,19 @@ def test_problems_never_quote_the_document():
         with pytest.raises(FormatProblem) as info:
             JSON.parse(document, HOST)
         leaks.assert_clean(info.value)
+
+
+@pytest.mark.parametrize("host", ["docker.io", "registry-1.docker.io", "index.docker.io"])
+@pytest.mark.parametrize("key", ["https://index.docker.io/v1/", "index.docker.io", "docker.io",
+                                 "registry-1.docker.io", "https://registry-1.docker.io"])
+def test_docker_hub_names_are_one_registry(host, key):
+    document = {"auths": {key: {"auth": b64("hubuser:hubpass")}}}
+    assert DOCKER.parse(json.dumps(document), host) == Login("hubuser", "hubpass")
+
+
+def test_a_missing_entry_says_which_entries_there_are_and_what_to_do():
+    document = {"auths": {"ghcr.io": {"auth": b64("u:p")}}}
+    with pytest.raises(FormatProblem) as info:
+        DOCKER.parse(json.dumps(document), "registry.example")
+    assert "entries: ghcr.io" in str(info.value)
+    assert "auths" in info.value.hint and "format" not in info.value.hint

@@ -178,3 +178,16 @@ def test_check_command(registries, env_login, tmp_path, capsys):
     assert table[0].split()[:4] == ["REGISTRY", "SCHEME", "RESULT", "MS"]
     assert [row.split()[:3] for row in table[1:]] == [["token", "bearer", "pass"],
                                                       ["basic", "basic", "pass"]]
+
+
+def test_a_registry_never_reached_is_not_said_to_refuse_the_login(env_login, clock):
+    from tests.support.servers import free_port
+
+    env_login("reader")
+    block = {"host": f"127.0.0.1:{free_port()}", "insecure": True, "preflight": "enforce",
+             "backend": {"type": "env", "username_var": "RU", "password_var": "RP"}}
+    app = App(json.dumps({"registries": {"r": block}}), clock=clock)
+    with pytest.raises(PreflightFailed) as info:
+        app.invoke({}, None)
+    assert "refused the login" not in str(info.value)
+    assert "connection refused" in str(info.value)

@@ -128,7 +128,8 @@ def test_secretsmanager_only_config_ships_no_dependencies(tmp_path):
 def test_packaged_handler_runs_from_the_zip(tmp_path):
     config = {"registries": {"local": {"host": "r.example", "backend": {
         "type": "env", "username_var": "RU", "password_var": "RP"}}}}
-    result = package(config, tmp_path / "pkg", build_args=("--allow-env-backend",))
+    result = package(config, tmp_path / "pkg", build_args=(
+        "--allow-env-backend", "--env", "RU=deploy-user", "--env", "RP=deploy-pass"))
     with zipfile.ZipFile(result.build / "broker.zip") as archive:
         archive.extractall(tmp_path / "task")
     code = ("import broker.handler as h; print(h.handler({}, None)['Credentials']['Username'])")

@@ -113,7 +113,7 @@ def _registry_blocks(registries, openbao_url: str) -> dict:
 
 def _deploy(config: dict, workdir: Path, env: dict[str, str], logins: dict,
             *args: str) -> Deployment:
-    built = build(config, workdir, "--arch", host_arch(), *args)
+    built = build(config, workdir, "--arch", host_arch(), "--allow-loopback", *args)
     assert built.returncode == 0, built.stdout + built.stderr
     task = unzip(workdir / "build" / "broker.zip", workdir / "task")
     return Deployment(task, {**function_env(workdir / "build" / "deploy.json", task), **env}, logins)
@@ -130,8 +130,8 @@ def deployed(stores, registries, openbao, store_proxy, tmp_path_factory) -> Depl
     """broker.yml with every backend and the registries, packaged for this machine."""
     logins, token = stores
     config = {"registries": _registry_blocks(registries, openbao.url)}
-    env = {**_aws_env(store_proxy), "E2E_VAULT_TOKEN": token}
-    return _deploy(config, tmp_path_factory.mktemp("e2e-packaged"), env, logins)
+    return _deploy(config, tmp_path_factory.mktemp("e2e-packaged"), _aws_env(store_proxy), logins,
+                   "--env", f"E2E_VAULT_TOKEN={token}")
 
 
 @pytest.fixture(scope="session")

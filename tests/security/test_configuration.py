@@ -57,7 +57,7 @@ def test_build_refuses_the_env_backend_unless_allowed(tmp_path):
     refused = build(config, tmp_path / "a")
     assert refused.returncode == 2 and "env backend" in refused.stderr
     assert "Traceback" not in refused.stderr
-    allowed = build(config, tmp_path / "b", "--allow-env-backend")
+    allowed = build(config, tmp_path / "b", "--allow-env-backend", "--env", "RU=u", "--env", "RP=p")
     assert allowed.returncode == 0, allowed.stderr
 
 
