@@ -13,7 +13,7 @@ ARCH   ?= arm64
 NPX    := npx --no-install
 SLS_ENV := SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off SLS_INTERACTIVE_SETUP_DISABLE=1
 
-.PHONY: install system-deps test e2e demo bench lint clean package deploy
+.PHONY: install system-deps test e2e demo sandbox bench lint clean package deploy
 
 install: $(STAMP)
 
@@ -64,6 +64,10 @@ e2e: install system-deps
 
 demo: install
 	$(BIN)/python examples/demo.py
+
+# The demo's stand-ins (moto, OpenBao) on 127.0.0.1, kept running until Ctrl-C.
+sandbox: install
+	$(BIN)/python examples/sandbox.py
 
 # Broker vs the naive handler vs Powertools on loopback stand-ins; writes benchmarks/results.md.
 bench: install

@@ -56,6 +56,11 @@ class Backend:
     @property
     def reference(self) -> str:
         """Where the login lives, for messages (secret id, parameter names, Vault path)."""
+        return self.describe(self.settings)
+
+    @classmethod
+    def describe(cls, settings: Any) -> str:
+        """Where the login lives, from the settings alone (also offline, for `broker plan`)."""
         raise NotImplementedError
 
     # What a backend implies for a deployment, read by deploy/build.py from the settings alone.
@@ -73,6 +78,11 @@ class Backend:
     @classmethod
     def arn_regions(cls, settings: Any) -> list[tuple[str, str]]:
         """``(key, region)`` for every ARN in the settings that names a region."""
+        return []
+
+    @classmethod
+    def deploy_notes(cls, settings: Any) -> list[str]:
+        """What a deployment needs besides the derived IAM statements (said by plan, iam-policy)."""
         return []
 
     def fetch(self) -> Login:

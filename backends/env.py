@@ -34,9 +34,9 @@ class EnvBackend(Backend):
     def environment_variables(cls, settings: EnvSettings) -> list[str]:
         return [settings.username_var, settings.password_var]
 
-    @property
-    def reference(self) -> str:
-        return f"variables {self.settings.username_var}, {self.settings.password_var}"
+    @classmethod
+    def describe(cls, settings: EnvSettings) -> str:
+        return f"variables {settings.username_var}, {settings.password_var}"
 
     def _fetch(self) -> Login:
         names = (self.settings.username_var, self.settings.password_var)

@@ -29,9 +29,9 @@ class SecretsManagerBackend(AwsBackend):
     service = "secretsmanager"
     Settings = SecretsManagerSettings
 
-    @property
-    def reference(self) -> str:
-        return f"secret '{self.settings.secret_id}'"
+    @classmethod
+    def describe(cls, settings: SecretsManagerSettings) -> str:
+        return f"secret '{settings.secret_id}'"
 
     def _fetch(self) -> Login:
         s = self.settings

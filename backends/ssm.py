@@ -46,9 +46,9 @@ class SsmBackend(AwsBackend):
     service = "ssm"
     Settings = SsmSettings
 
-    @property
-    def reference(self) -> str:
-        names = self.settings.names
+    @classmethod
+    def describe(cls, settings: SsmSettings) -> str:
+        names = settings.names
         return f"parameter{'s' if len(names) > 1 else ''} {', '.join(names)}"
 
     def _fetch(self) -> Login:

@@ -109,6 +109,14 @@ class VaultBackend(Backend):
     Settings = VaultSettings
 
     @classmethod
+    def deploy_notes(cls, settings: VaultSettings) -> list[str]:
+        if settings.auth.method != "aws":
+            return []
+        return [f"logs in to Vault with the function's own IAM role: no IAM statement is needed; "
+                f"bind the function's execution role (stack output BrokerRoleArn) in Vault's aws "
+                f"auth role '{settings.auth.role or 'NAME'}'"]
+
+    @classmethod
     def network_hosts(cls, settings: VaultSettings) -> list[tuple[str, str]]:
         from urllib.parse import urlsplit
 
@@ -128,9 +136,9 @@ class VaultBackend(Backend):
         self._renew_at: float | None = None
         self.logins = 0
 
-    @property
-    def reference(self) -> str:
-        s = self.settings
+    @classmethod
+    def describe(cls, settings: VaultSettings) -> str:
+        s = settings
         namespace = f", namespace '{s.namespace}'" if s.namespace else ""
         return (f"path '{s.mount}/{s.path}' (mount '{s.mount}', KV v{s.kv_version}{namespace}) "
                 f"at {s.address}")

@@ -22,16 +22,18 @@ class App:
     """Loads the configuration at init and never raises there: a broken config is
     reported, as a ConfigError, by every invocation until it is fixed.
 
-    ``local`` (the CLI) lets an event pick the registry without ``event_selection``.
+    ``local`` (the CLI) lets an event pick the registry without ``event_selection``;
+    ``preflight=False`` (``broker invoke --no-preflight``) skips every preflight.
     ``pin`` is the deployment's pin file (default: ``broker.pin.json`` in the task root);
     every configuration loaded must keep to it (see :mod:`broker.pins`).
     """
 
     def __init__(self, source: str | None = None, environ: Mapping[str, str] | None = None, *,
                  aws: AwsClients | None = None, clock: Callable[[], float] = time.monotonic,
-                 local: bool = False, pin: str | None = None):
+                 local: bool = False, pin: str | None = None, preflight: bool = True):
         self.environ = os.environ if environ is None else environ
         self.local = local
+        self.preflight = preflight
         self.source = resolve_source(source, self.environ)
         self.label = source_label(self.source)
         self._pin = pins.read(pin or pins.default_path(self.environ))
@@ -102,7 +104,8 @@ class App:
             self._check_pin(config)
             if self._broker is None or config != self._broker.config:
                 deps = Deps(self.environ, self.aws, self.clock, self.deadline)
-                self._broker = Broker(config, deps, self.clock, previous=self._broker)
+                self._broker = Broker(config, deps, self.clock, previous=self._broker,
+                                      preflight=self.preflight)
             self._error = None
         except BrokerError as exc:
             self._error = exc if isinstance(exc, ConfigError) else ConfigError.from_problems(

@@ -1,4 +1,6 @@
-"""The ``broker`` command: run the real handler locally, and validate configuration."""
+"""The ``broker`` command line: invoke the real handler locally, validate and check a
+configuration, write one (``init``), describe it (``schema``, ``plan``, ``iam-policy``) and wire
+SageMaker to it (``sagemaker-config``)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import json
 import sys
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from broker.errors import BrokerError, ConfigError
 
@@ -30,9 +33,38 @@ class LocalContext:
         return self._timeout_ms
 
 
+DESCRIPTION = ("Run the broker's real handler locally, check a configuration and its registries, "
+               "and print what a deployment needs.")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="broker", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    from broker import __version__
+
+    parser = argparse.ArgumentParser(prog="broker", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"broker {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _invoke_parser(commands)
+    validate = commands.add_parser("validate", help="check the configuration without network")
+    _add_config(validate)
+    validate.add_argument("--json", action="store_true", help="print the result (and every "
+                          "problem with its key path) as JSON")
+    check = commands.add_parser("check", help="prove each registry accepts its login (preflight)")
+    _add_config(check)
+    check.add_argument("names", nargs="*", metavar="NAME", help="registries (default: all)")
+    check.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    _init_parser(commands)
+    commands.add_parser("schema", help="print the JSON Schema of broker.yml (for editors)")
+    _plan_parser(commands)
+    policy = commands.add_parser("iam-policy", help="print the function's least-privilege IAM policy")
+    _add_config(policy)
+    policy.add_argument("--config-source", help="the deployed BROKER_CONFIG, when it is ssm:/name")
+    _add_account(policy)
+    policy.add_argument("--partition", default="aws", help="fill in ${AWS::Partition} (default aws)")
+    _wiring_parser(commands)
+    return parser
+
+
+def _invoke_parser(commands: Any) -> None:
     invoke = commands.add_parser("invoke", help="run the handler as Lambda would; print the response")
     _add_config(invoke)
     pick = invoke.add_mutually_exclusive_group()
@@ -40,18 +72,31 @@ def _parser() -> argparse.ArgumentParser:
     pick.add_argument("--image", help="send {\"image\": REF} in the event")
     invoke.add_argument("--alias", help="invoke through this Lambda alias (pins the registry)")
     invoke.add_argument("--show-password", action="store_true", help="print the password unmasked")
-    validate = commands.add_parser("validate", help="check the configuration without network")
-    _add_config(validate)
-    check = commands.add_parser("check", help="prove each registry accepts its login (preflight)")
-    _add_config(check)
-    check.add_argument("names", nargs="*", metavar="NAME", help="registries (default: all)")
-    check.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
-    policy = commands.add_parser("iam-policy", help="print the function's least-privilege IAM policy")
-    _add_config(policy)
-    policy.add_argument("--config-source", help="the deployed BROKER_CONFIG, when it is ssm:/name")
-    policy.add_argument("--region", help="fill in ${AWS::Region}")
-    policy.add_argument("--account", help="fill in ${AWS::AccountId}")
-    policy.add_argument("--partition", default="aws", help="fill in ${AWS::Partition} (default aws)")
+    invoke.add_argument("--no-preflight", action="store_true", help="serve without the preflight")
+    invoke.add_argument("--json", action="store_true", help="one JSON line: the response, or "
+                        "Lambda's error payload {errorType, errorMessage}")
+
+
+def _init_parser(commands: Any) -> None:
+    from broker import presets
+
+    init = commands.add_parser("init", help="write a commented broker.yml, a registry per preset")
+    init.add_argument("--preset", action="append", default=[], choices=presets.names(),
+                      metavar="NAME", help=f"one of {', '.join(presets.names())} (repeatable)")
+    init.add_argument("--output", metavar="FILE", help="write there (never over an existing file) "
+                      "instead of printing")
+
+
+def _plan_parser(commands: Any) -> None:
+    plan = commands.add_parser("plan", help="what deploying broker.yml would create and grant, "
+                               "per registry (offline)")
+    _add_config(plan)
+    plan.add_argument("--stage", default="dev", help="the Serverless stage (default dev)")
+    _add_account(plan)
+    plan.add_argument("--json", action="store_true", help="print a JSON list instead of text")
+
+
+def _wiring_parser(commands: Any) -> None:
     wiring = commands.add_parser("sagemaker-config", help="print the image config block that points "
                                  "SageMaker (a training job or a model) at a registry's alias")
     _add_config(wiring)
@@ -63,7 +108,6 @@ def _parser() -> argparse.ArgumentParser:
                              "CreateModel (inference)")
     wiring.add_argument("--invoker-policy", action="store_true",
                         help="print the identity policy the SageMaker execution role needs instead")
-    return parser
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
@@ -71,11 +115,17 @@ def _add_config(parser: argparse.ArgumentParser) -> None:
                         help="file, inline JSON or ssm:/name (default: $BROKER_CONFIG, ./broker.yml)")
 
 
+def _add_account(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--region", help="fill in ${AWS::Region}")
+    parser.add_argument("--account", help="fill in ${AWS::AccountId}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return the process exit code."""
     args = _parser().parse_args(argv)
-    commands = {"invoke": _invoke, "validate": _validate, "check": _check,
-                "iam-policy": _iam_policy, "sagemaker-config": _sagemaker_config}
+    commands = {"invoke": _invoke, "validate": _validate, "check": _check, "init": _init,
+                "schema": _schema, "plan": _plan, "iam-policy": _iam_policy,
+                "sagemaker-config": _sagemaker_config}
     return commands[args.command](args)
 
 
@@ -83,7 +133,7 @@ def _invoke(args: argparse.Namespace) -> int:
     from broker import log
     from broker.app import App
 
-    app = App(args.config, local=True)
+    app = App(args.config, local=True, preflight=not args.no_preflight)
     log.setup(app.environ.get("BROKER_LOG_LEVEL"), stream_name="stderr",
               without=("credentials_failed",))
     event = {key: value for key in ("registry", "image") if (value := getattr(args, key))}
@@ -91,10 +141,13 @@ def _invoke(args: argparse.Namespace) -> int:
         _check_alias(app.broker().config, args.alias)
         response = app.invoke(event, LocalContext(args.alias))
     except BrokerError as exc:
+        if args.json:
+            print(json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}))
+            return 1
         return _fail(exc, 1)
     if not args.show_password:
         response = {"Credentials": {**response["Credentials"], "Password": MASK}}
-    print(json.dumps(response, indent=2))
+    print(json.dumps(response) if args.json else json.dumps(response, indent=2))
     return 0
 
 
@@ -117,9 +170,19 @@ def _validate(args: argparse.Namespace) -> int:
     try:
         config = _config(args)
     except BrokerError as exc:
+        if args.json:
+            problems = getattr(exc, "problems", []) or [("", str(exc))]
+            print(json.dumps({"ok": False, "error_type": type(exc).__name__, "problems": [
+                {"path": path, "message": message} for path, message in problems]}, indent=2))
+            return 2
         if exc.hint == ConfigError.HINT:  # not "run validate": this is validate
             exc = ConfigError(exc.problem, hint="Fix these keys")
         return _fail(exc, 2)
+    if args.json:
+        print(json.dumps({"ok": True, "source": config.source, "registries": [
+            {"name": r.name, "host": r.host, "backend": r.backend_type}
+            for r in config.registries.values()]}, indent=2))
+        return 0
     print(f"OK: {len(config.registries)} registr{'y' if len(config.registries) == 1 else 'ies'} "
           f"in {config.source}")
     for registry in config.registries.values():
@@ -153,6 +216,54 @@ def _iam_policy(args: argparse.Namespace) -> int:
     document = iam.render(iam.statements(config, args.config_source), args.region, args.account,
                           args.partition)
     print(json.dumps(document, indent=2))
+    for name, note in _deploy_notes(config):
+        print(f"note: registries.{name}: {note}", file=sys.stderr)
+    return 0
+
+
+def _deploy_notes(config: Any) -> list[tuple[str, str]]:
+    import backends
+
+    return [(name, note) for name, r in config.registries.items()
+            for note in backends.backend_class(r.backend_type).deploy_notes(r.backend)]
+
+
+def _init(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from broker import presets
+
+    text = presets.render(args.preset)
+    if args.output is None:
+        print(text, end="")
+        return 0
+    try:
+        with open(args.output, "x", encoding="utf-8") as handle:  # x: never overwrite
+            handle.write(text)
+    except FileExistsError:
+        print(f"{args.output} exists; init never overwrites a file (pick another --output, or "
+              "leave it out to print)", file=sys.stderr)
+        return 2
+    print(f"wrote {Path(args.output)}; check it with: broker validate --config {args.output}")
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from broker import config_schema
+
+    print(json.dumps(config_schema.document(), indent=2))
+    return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from broker import plan
+
+    try:
+        entries = plan.plan(_config(args), stage=args.stage, region=args.region,
+                            account=args.account)
+    except BrokerError as exc:
+        return _fail(exc, 2)
+    print(json.dumps(entries, indent=2) if args.json else plan.table(entries))
     return 0
 
 

@@ -40,17 +40,18 @@ class Broker:
     """
 
     def __init__(self, config: Config, deps: Deps, clock: Callable[[], float] = time.monotonic,
-                 previous: Broker | None = None):
+                 previous: Broker | None = None, preflight: bool = True):
         self.config = config
         self.deps = deps
+        self.preflight = preflight  # False: `broker invoke --no-preflight`
         kept = _unchanged(config, previous)
         self.backends = _build_backends(config, deps, {n: previous.backends[n] for n in kept}
                                         if previous else {})
         self.cache: TtlCache[Checked] = TtlCache(clock)
         if previous is not None:
             self.cache.keep(previous.cache, kept)
-        if any(r.preflight != "off" for r in config.registries.values()):
-            from broker import preflight  # noqa: F401  (pay for requests at init, not on a call)
+        if preflight and any(r.preflight != "off" for r in config.registries.values()):
+            from broker import preflight as _  # noqa: F401  (pay for requests at init, not on a call)
 
     def login(self, registry: Registry, refresh: bool = False) -> Served:
         """The login for ``registry``, from cache when fresh (unless ``refresh``); checked
@@ -68,7 +69,7 @@ class Broker:
     def _fetch(self, registry: Registry) -> Checked:
         backend = self.backends[registry.name]
         login = backend.fetch()
-        if registry.preflight == "off":
+        if registry.preflight == "off" or not self.preflight:
             return Checked(login)
         from broker import preflight
 

@@ -354,7 +354,9 @@ def _zip(stage: Path, target: Path) -> Path:
 def deploy_document(config: Config, source: str) -> dict:
     """What serverless.yml includes: environment, IAM statements, aliases, permissions, outputs."""
     resources: dict = {}
-    outputs: dict = {}
+    outputs: dict = {"BrokerRoleArn": {
+        "Description": "The function's execution role (bind it in Vault's aws auth role)",
+        "Value": {"Fn::GetAtt": ["IamRoleLambdaExecution", "Arn"]}}}
     for registry in config.registries.values():
         alias = _add(resources, logical_id("Alias", registry.name), _alias(registry))
         _add(outputs, logical_id("AliasArn", registry.name), {

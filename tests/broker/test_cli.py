@@ -125,3 +125,57 @@ def test_yaml_syntax_errors_give_line_and_column(capsys, tmp_path):
 def test_a_bad_function_arn_does_not_point_at_validate(capsys, tmp_path, config):
     code, _, err = run(capsys, "sagemaker-config", "a", "--config", config, "--function-arn", "nope")
     assert code == 2 and "Fix these keys" not in err and "--function-arn" in err
+
+
+def test_version_and_help(capsys):
+    from broker import __version__
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out.strip() == f"broker {__version__}"
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    help_text = capsys.readouterr().out
+    for command in ("invoke", "validate", "check", "init", "schema", "plan", "iam-policy",
+                    "sagemaker-config"):
+        assert command in help_text
+    assert "``" not in help_text
+
+
+def test_validate_json_lists_problems_with_their_paths(capsys, tmp_path, config):
+    code, out, _ = run(capsys, "validate", "--config", config, "--json")
+    assert code == 0 and json.loads(out)["registries"][0] == {"name": "a", "host": "a.example",
+                                                               "backend": "env"}
+    path = tmp_path / "bad.yml"
+    path.write_text("registries: {a: {host: 'http://a', backend: {type: ssm}}}\n")
+    code, out, _ = run(capsys, "validate", "--config", str(path), "--json")
+    result = json.loads(out)
+    assert code == 2 and result["ok"] is False
+    assert {p["path"] for p in result["problems"]} == {"registries.a.host",
+                                                       "registries.a.backend.parameter"}
+
+
+def test_invoke_json_prints_one_line_and_errors_as_lambda_would(capsys, config):
+    code, out, err = run(capsys, "invoke", "--config", config, "--alias", "a", "--json")
+    assert code == 0 and json.loads(out) == {"Credentials": {"Username": "user-a", "Password": MASK}}
+    code, out, err = run(capsys, "invoke", "--config", config, "--alias", "a", "--registry", "b",
+                         "--json")
+    assert code == 1 and json.loads(out)["errorType"] == "RegistryNotAllowed"
+    assert "credentials_failed" not in err, "the error is said once"
+
+
+def test_invoke_no_preflight(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("U", "u")
+    monkeypatch.setenv("P", "p")
+    path = tmp_path / "broker.yml"
+    path.write_text("registries:\n  r: {host: '127.0.0.1:9', insecure: true, preflight: enforce,\n"
+                    "      backend: {type: env, username_var: U, password_var: P}}\n")
+    assert run(capsys, "invoke", "--config", str(path))[0] == 1
+    code, out, err = run(capsys, "invoke", "--config", str(path), "--no-preflight")
+    assert code == 0 and '"preflight":"skipped"' in err
+
+
+def test_iam_policy_notes_vault_aws_auth(capsys):
+    code, out, err = run(capsys, "iam-policy", "--config", str(ROOT / "examples" / "broker.yml"))
+    assert code == 0 and json.loads(out)["Version"] == "2012-10-17"
+    assert "note: registries.quay: logs in to Vault with the function's own IAM role" in err

@@ -59,6 +59,7 @@ def test_one_alias_per_registry_on_latest(packaged_plus_one):
         assert alias["Properties"]["FunctionName"] == {"Ref": "BrokerLambdaFunction"}
         assert alias["Properties"]["FunctionVersion"] == "$LATEST"
     outputs = packaged_plus_one.template["Outputs"]
+    assert outputs["BrokerRoleArn"]["Value"] == {"Fn::GetAtt": ["IamRoleLambdaExecution", "Arn"]}
     key = build_module().logical_id("AliasArn", "extra_team")
     assert key.startswith("AliasArnExtrateam")
     assert outputs[key]["Value"] == {"Ref": build_module().logical_id("Alias", "extra_team")}

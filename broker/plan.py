@@ -1,0 +1,56 @@
+"""``broker plan``: what a deployment of broker.yml would create and grant, offline.
+
+Per registry: the alias ARN SageMaker invokes, the roles allowed to invoke it, the IAM grants
+derived for it alone, and where its login comes from.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import backends
+from broker import iam
+from broker.config import Config
+from broker.errors import echo
+
+SERVICE = "registry-broker"
+
+
+def plan(config: Config, *, stage: str = "dev", region: str | None = None,
+         account: str | None = None, service: str = SERVICE) -> list[dict[str, Any]]:
+    """One entry per registry, in file order."""
+    function = (f"arn:aws:lambda:{region or '${AWS::Region}'}:{account or '${AWS::AccountId}'}:"
+                f"function:{service}-{stage}-broker")
+    return [_entry(config, name, function, region, account) for name in config.names]
+
+
+def _entry(config: Config, name: str, function: str, region: str | None,
+           account: str | None) -> dict[str, Any]:
+    registry = config.registries[name]
+    alone = Config(config.source, {name: registry}, config.event_selection)
+    grants = iam.render(iam.statements(alone), region, account)["Statement"]
+    return {"registry": name, "host": registry.host, "alias_arn": f"{function}:{name}",
+            "invokers": list(registry.invokers),
+            "grants": [f"{', '.join(g['Action'])} on {', '.join(g['Resource'])}" for g in grants],
+            "backend": registry.backend_type,
+            "reference": backends.backend_class(registry.backend_type).describe(registry.backend),
+            "notes": backends.backend_class(registry.backend_type).deploy_notes(registry.backend)}
+
+
+def table(entries: list[dict[str, Any]]) -> str:
+    """The plan as text, a block per registry (every value escaped for the terminal)."""
+    lines = []
+    for raw in entries:
+        entry = {k: [echo(x, 2000) for x in v] if isinstance(v, list) else echo(v, 2000)
+                 for k, v in raw.items()}
+        invokers = ", ".join(entry["invokers"]) or ("none (add `invokers`, or allow "
+                                                    "lambda:InvokeFunction on the alias in the "
+                                                    "callers' own policies)")
+        grants = entry["grants"] or ["none (the login needs no AWS permission)"]
+        lines += [f"{entry['registry']} ({entry['host']})",
+                  f"  alias ARN:  {entry['alias_arn']}",
+                  f"  invokers:   {invokers}",
+                  f"  login from: {entry['backend']} {entry['reference']}",
+                  f"  grants:     {grants[0]}", *(f"              {g}" for g in grants[1:]),
+                  *(f"  note:       {note}" for note in entry["notes"]), ""]
+    return "\n".join(lines)
