@@ -162,7 +162,7 @@ def deployable_config(source: str, allow_env_backend: bool = False) -> Config:
         config = load_config(source, environ={})
     except ConfigError as exc:
         load_config(source)  # raises if the configuration is wrong anyway: report that as is
-        raise BuildError(f"{exc}\nThat configuration is valid only with this machine's "
+        raise BuildError(f"{exc.problem}\nThat configuration is valid only with this machine's "
                          "environment (VAULT_ADDR, ...), which the deployed function does not "
                          "have: put those values in the configuration") from None
     refused = [name for name, r in config.registries.items()

@@ -84,6 +84,7 @@ def test_a_vault_address_only_the_builder_has_is_refused(tmp_path, monkeypatch):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "VAULT_ADDR" in proc.stderr and "registries.quay.backend.address" in proc.stderr
     assert "Traceback" not in proc.stderr
+    assert "broker validate" not in proc.stderr, "validate passes here: it sees VAULT_ADDR"
 
 
 def test_a_ca_bundle_is_shipped_and_the_packaged_config_points_at_it(tmp_path):
