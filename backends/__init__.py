@@ -1,36 +1,67 @@
 """Secret backends, looked up by the ``type`` key of a registry's ``backend`` block.
 
-Each backend lives in its own module and is imported only when a registry
-uses it, so a Secrets Manager deployment never imports hvac.
+Each built-in backend lives in its own module and is imported only when a registry uses it,
+so a Secrets Manager deployment never imports hvac. Third-party backends register under the
+entry-point group ``broker.backends`` (``NAME = package.module:BackendClass``); the entry
+points are read only when a configuration names a type that is not built in, so the cold
+path never scans installed distributions. See docs/plugins.md.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from backends.base import Backend
 
+ENTRY_POINT_GROUP = "broker.backends"
 KNOWN = {
     "secretsmanager": "backends.secretsmanager:SecretsManagerBackend",
     "ssm": "backends.ssm:SsmBackend",
     "vault": "backends.vault:VaultBackend",
     "env": "backends.env:EnvBackend",
+    "ecr": "backends.ecr:EcrBackend",
 }
 
 
 def names() -> list[str]:
-    """Every valid backend ``type``."""
-    return list(KNOWN)
+    """Every valid backend ``type``: the built-in ones, then the installed plugins."""
+    return [*KNOWN, *(name for name in sorted(plugins()) if name not in KNOWN)]
+
+
+def plugins() -> dict[str, Any]:
+    """The installed ``broker.backends`` entry points, by name (read on each call)."""
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
 def backend_class(name: str) -> type[Backend]:
     """The backend class registered under ``name``; KeyError lists the valid names."""
-    try:
+    if isinstance(name, str) and name in KNOWN:
         module_name, _, class_name = KNOWN[name].partition(":")
-    except (KeyError, TypeError):
-        raise KeyError(f"unknown backend type (valid: {', '.join(KNOWN)})") from None
-    cls = getattr(importlib.import_module(module_name), class_name)
-    assert cls.type == name, f"{cls.__name__} declares type {cls.type!r}, registered as {name!r}"
+        cls = getattr(importlib.import_module(module_name), class_name)
+    else:
+        cls = _plugin_class(name)
+    if getattr(cls, "type", None) != name:
+        raise KeyError(f"{cls.__name__} declares type {getattr(cls, 'type', None)!r}, but is "
+                       f"registered as {name!r}")
     return cls
+
+
+def _plugin_class(name: Any) -> type[Backend]:
+    from backends.base import Backend
+
+    found = plugins().get(name) if isinstance(name, str) else None
+    if found is None:
+        raise KeyError(f"unknown backend type (valid: {', '.join(names())})")
+    cls = found.load()
+    if not (isinstance(cls, type) and issubclass(cls, Backend)):
+        raise KeyError(f"the plugin {found.value} is not a backends.base.Backend subclass")
+    return cls
+
+
+def plugin_distribution(name: str) -> Any:
+    """The installed distribution that provides plugin ``name`` (for vendoring its code)."""
+    return plugins()[name].dist

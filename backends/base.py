@@ -20,21 +20,29 @@ if TYPE_CHECKING:
 class Deps:
     """What backends may use: they get clients and environment from here, never from globals.
 
-    ``clock`` drives TTLs and token leases (tests move it); ``deadline`` is the real time
-    left in the current invocation. (A plain class: a dataclass costs a millisecond of
-    cold start to define.)
+    ``clock`` drives TTLs and token leases (tests move it); ``wall`` is the time of day, to
+    read a minted token's expiry (tests move it too); ``deadline`` is the real time left in
+    the current invocation. (A plain class: a dataclass costs a millisecond of cold start
+    to define.)
     """
 
-    __slots__ = ("environ", "aws", "clock", "deadline", "sleep")
+    __slots__ = ("environ", "aws", "clock", "deadline", "sleep", "wall")
 
     def __init__(self, environ: Mapping[str, str] | None = None, aws: AwsClients | None = None,
                  clock: Callable[[], float] = time.monotonic, deadline: Deadline | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 wall: Callable[[], float] = time.time) -> None:
         self.environ = {} if environ is None else environ
         self.aws = aws
         self.clock = clock
         self.deadline = deadline or Deadline()
         self.sleep = sleep
+        self.wall = wall
+
+    def expiring(self, login: Login, expires_at_epoch: float) -> Login:
+        """``login`` with its expiry (seconds since the epoch) moved onto ``clock``."""
+        left = expires_at_epoch - self.wall()
+        return Login(login.username, login.password, expires_at=self.clock() + left)
 
 RETRY_BASE_DELAY = 0.2
 """Seconds; retry n sleeps a random time up to RETRY_BASE_DELAY * 2**(n-1) ("full jitter")."""
@@ -64,6 +72,17 @@ class Backend:
         raise NotImplementedError
 
     # What a backend implies for a deployment, read by deploy/build.py from the settings alone.
+
+    distributions: ClassVar[tuple[str, ...]] = ()
+    """Distributions (on PyPI, pinned in deploy/vendor.lock.json) the zip needs for it."""
+
+    @classmethod
+    def iam_grants(cls, settings: Any) -> list[Any]:
+        """The IAM grants (:class:`broker.iam.Grant`, :class:`broker.iam.Decrypt`) the function
+        needs for these settings; by default, what reading their references needs."""
+        from broker import iam
+
+        return list(iam.reference_grants(_references(settings)))
 
     @classmethod
     def environment_variables(cls, settings: Any) -> list[str]:
@@ -181,6 +200,25 @@ class AwsBackend(Backend):
     """A backend that reads through one botocore client of ``service``, built at init."""
 
     service: ClassVar[str]
+
+    @classmethod
+    def iam_grants(cls, settings: Any) -> list[Any]:
+        """Reading the store (or assuming ``role_arn``, which reads it), and ``kms:Decrypt``
+        through the store's service when ``kms_key`` is a customer-managed key."""
+        from broker import iam
+
+        if settings.role_arn:  # the assumed role reads the secret, not the function's role
+            return [iam.Grant(iam.ASSUME, settings.role_arn)]
+        found = list(cls.store_grants(settings))
+        if getattr(settings, "kms_key", None):
+            found.append(iam.Decrypt(settings.kms_key, f"{cls.service}."
+                                                       f"{settings.region or iam.REGION}.amazonaws.com"))
+        return found
+
+    @classmethod
+    def store_grants(cls, settings: Any) -> list[Any]:
+        """What reading the store itself needs."""
+        raise NotImplementedError
 
     @classmethod
     def arn_regions(cls, settings: Any) -> list[tuple[str, str]]:

@@ -30,6 +30,12 @@ class SecretsManagerBackend(AwsBackend):
     Settings = SecretsManagerSettings
 
     @classmethod
+    def store_grants(cls, settings: SecretsManagerSettings) -> list:
+        from broker import iam
+
+        return [iam.Grant(iam.SECRETS, iam.secret_arn(settings.secret_id, settings.region))]
+
+    @classmethod
     def describe(cls, settings: SecretsManagerSettings) -> str:
         return f"secret '{settings.secret_id}'"
 

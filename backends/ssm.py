@@ -47,6 +47,13 @@ class SsmBackend(AwsBackend):
     Settings = SsmSettings
 
     @classmethod
+    def store_grants(cls, settings: SsmSettings) -> list:
+        from broker import iam
+
+        return [iam.Grant(iam.PARAMETERS, iam.parameter_arn(name, settings.region))
+                for name in settings.names]
+
+    @classmethod
     def describe(cls, settings: SsmSettings) -> str:
         names = settings.names
         return f"parameter{'s' if len(names) > 1 else ''} {', '.join(names)}"

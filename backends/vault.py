@@ -107,6 +107,7 @@ class VaultBackend(Backend):
 
     type = "vault"
     Settings = VaultSettings
+    distributions = ("hvac", "requests")
 
     @classmethod
     def deploy_notes(cls, settings: VaultSettings) -> list[str]:

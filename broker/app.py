@@ -30,7 +30,8 @@ class App:
 
     def __init__(self, source: str | None = None, environ: Mapping[str, str] | None = None, *,
                  aws: AwsClients | None = None, clock: Callable[[], float] = time.monotonic,
-                 local: bool = False, pin: str | None = None, preflight: bool = True):
+                 local: bool = False, pin: str | None = None, preflight: bool = True,
+                 wall: Callable[[], float] = time.time):
         self.environ = os.environ if environ is None else environ
         self.local = local
         self.preflight = preflight
@@ -41,7 +42,7 @@ class App:
         self.pinned = self.environ.get("BROKER_REGISTRY") or None
         self.config_ttl = _config_ttl(self.environ)
         self.aws = aws or AwsClients()
-        self.clock = clock
+        self.clock, self.wall = clock, wall
         self.deadline = Deadline()
         self._broker: Broker | None = None
         self._error: BrokerError | None = None
@@ -79,6 +80,8 @@ class App:
             self.deadline.clear()
         if served.problem:
             fields["preflight_detail"] = served.problem
+        if served.login.expires_at is not None:
+            fields["expires_in_s"] = round(served.login.expires_at - self.clock())
         log.emit("credentials_served", logging.WARNING if served.preflight == "warned" else
                  logging.INFO, **fields, source=served.source, preflight=served.preflight,
                  duration_ms=_ms_since(started))
@@ -103,7 +106,7 @@ class App:
             config = load_config(self.source, self.environ, self.aws)
             self._check_pin(config)
             if self._broker is None or config != self._broker.config:
-                deps = Deps(self.environ, self.aws, self.clock, self.deadline)
+                deps = Deps(self.environ, self.aws, self.clock, self.deadline, wall=self.wall)
                 self._broker = Broker(config, deps, self.clock, previous=self._broker,
                                       preflight=self.preflight)
             self._error = None

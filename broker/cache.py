@@ -1,4 +1,4 @@
-"""Per-registry login cache with a TTL and stale-if-error, on an injectable clock."""
+"""Per-registry login cache with a TTL, expiry and stale-if-error, on an injectable clock."""
 
 from __future__ import annotations
 
@@ -16,13 +16,18 @@ class _Entry(NamedTuple):
     fetched_at: float
 
 
-class TtlCache(Generic[T]):
-    """Serves a value for ``ttl`` seconds, then refetches.
+def expires_at(value: Any) -> float | None:
+    """When a cached value stops being valid (a short-lived token's expiry), if it says."""
+    return getattr(value, "expires_at", None)
 
-    When a refetch fails because the store is unavailable, the expired value
-    is served for up to ``stale_if_error`` more seconds. Other failures (the
-    secret was deleted, access was revoked) are raised at once, and no failure
-    is ever cached.
+
+class TtlCache(Generic[T]):
+    """Serves a value for ``ttl`` seconds, or until ``skew`` seconds before its own expiry
+    when it has one (a minted token), whichever comes first; then refetches.
+
+    When a refetch fails because the store is unavailable, the previous value is served for
+    up to ``stale_if_error`` more seconds, but never past its expiry. Other failures (the
+    secret was deleted, access was revoked) are raised at once, and no failure is ever cached.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
@@ -30,22 +35,27 @@ class TtlCache(Generic[T]):
         self._entries: dict[str, _Entry] = {}
 
     def get(self, key: str, fetch: Callable[[], T], ttl: float, stale_if_error: float,
-            refresh: bool = False) -> tuple[T, str]:
+            refresh: bool = False, skew: float = 0.0) -> tuple[T, str]:
         """Return ``(value, source)`` where source is ``cache``, ``backend`` or ``stale``;
         ``refresh`` skips a fresh entry (the stale rules still apply if the fetch fails)."""
         now = self.clock()
         entry = self._entries.get(key)
-        if entry and not refresh and now < entry.fetched_at + ttl:
+        if entry and not refresh and now < self._fresh_until(entry, ttl, skew):
             return entry.value, "cache"
         try:
             value = fetch()
         except BackendUnavailable:
-            if entry and now < entry.fetched_at + ttl + stale_if_error:
+            if entry and now < self._stale_until(entry, ttl, stale_if_error):
                 return entry.value, "stale"
             raise
-        if ttl > 0:
-            self._entries[key] = _Entry(value, now)
+        fresh = _Entry(value, now)
+        if ttl > 0 and now < self._fresh_until(fresh, ttl, skew):
+            self._entries[key] = fresh
         return value, "backend"
+
+    def holds(self, key: str) -> bool:
+        """True when a value for ``key`` was cached (even an expired one)."""
+        return key in self._entries
 
     def keep(self, other: TtlCache[T], keys: set[str]) -> None:
         """Take over ``other``'s entries for ``keys`` (a configuration reload kept them)."""
@@ -54,3 +64,15 @@ class TtlCache(Generic[T]):
     def clear(self) -> None:
         """Forget every cached value."""
         self._entries.clear()
+
+    @staticmethod
+    def _fresh_until(entry: _Entry, ttl: float, skew: float) -> float:
+        until = entry.fetched_at + ttl
+        expiry = expires_at(entry.value)
+        return until if expiry is None else min(until, expiry - skew)
+
+    @staticmethod
+    def _stale_until(entry: _Entry, ttl: float, stale_if_error: float) -> float:
+        until = entry.fetched_at + ttl + stale_if_error
+        expiry = expires_at(entry.value)
+        return until if expiry is None else min(until, expiry)

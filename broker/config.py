@@ -45,6 +45,7 @@ class Defaults:
 
     cache_ttl: float = field(default=300.0, metadata={"min": 0})
     stale_if_error: float = field(default=3600.0, metadata={"min": 0})
+    expiry_skew: float = field(default=300.0, metadata={"min": 0})
     timeout: float = field(default=5.0, metadata={"min": 0.1})
     retries: int = field(default=2, metadata={"min": 0})
     preflight: Literal["off", "warn", "enforce"] = "off"
@@ -69,6 +70,7 @@ class _RegistryFields:
     # Overrides of Defaults; None inherits.
     cache_ttl: float | None = field(default=None, metadata={"min": 0})
     stale_if_error: float | None = field(default=None, metadata={"min": 0})
+    expiry_skew: float | None = field(default=None, metadata={"min": 0})
     timeout: float | None = field(default=None, metadata={"min": 0.1})
     retries: int | None = field(default=None, metadata={"min": 0})
     preflight: Literal["off", "warn", "enforce"] | None = None
@@ -137,6 +139,7 @@ class Registry:
     stale_if_error: float
     timeout: float
     retries: int = 2
+    expiry_skew: float = 300.0
     allow_refresh: bool = False
     preflight: str = "off"
     repository: str | None = None

@@ -74,7 +74,8 @@ def _hint(hint: Any, meta: Any, defs: dict[str, Any]) -> dict[str, Any]:
     if origin is Literal:
         return {"enum": [*args, *([False] if "off" in args else [])]}  # YAML reads off as false
     if origin is tuple:
-        return {"anyOf": [NON_EMPTY, {"type": "array", "minItems": 1, "items": NON_EMPTY}]}
+        item = _scalar(str, meta or {})
+        return {"anyOf": [item, {"type": "array", "minItems": 1, "items": item}]}
     if hasattr(hint, "from_config"):
         return {"type": "object", "minProperties": 1, "maxProperties": 1,
                 "additionalProperties": False, "properties": {k: NON_EMPTY for k in KINDS}}

@@ -8,19 +8,35 @@ them open; :func:`for_cloudformation` wraps those in ``Fn::Sub`` and
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from broker.config import Config, Registry
-from broker.refs import SecretRef
+if TYPE_CHECKING:
+    from broker.config import Config
+    from broker.refs import SecretRef
 
 REGION, ACCOUNT, PARTITION = "${AWS::Region}", "${AWS::AccountId}", "${AWS::Partition}"
-_SECRETS = ("secretsmanager:GetSecretValue",)
-_PARAMETERS = ("ssm:GetParameter", "ssm:GetParameters")
-_ASSUME = ("sts:AssumeRole",)
+SECRETS = ("secretsmanager:GetSecretValue",)
+PARAMETERS = ("ssm:GetParameter", "ssm:GetParameters")
+ASSUME = ("sts:AssumeRole",)
 _DECRYPT = ("kms:Decrypt",)
-_SIDS = {_SECRETS: "ReadRegistrySecrets", _PARAMETERS: "ReadRegistryParameters",
-         _ASSUME: "AssumeSecretRoles"}
+_SIDS = {SECRETS: "ReadRegistrySecrets", PARAMETERS: "ReadRegistryParameters",
+         ASSUME: "AssumeSecretRoles"}
+
+
+class Grant(NamedTuple):
+    """``actions`` on ``resource``: what a backend declares its registry needs."""
+
+    actions: tuple[str, ...]
+    resource: str
+
+
+class Decrypt(NamedTuple):
+    """``kms:Decrypt`` on ``key``, only through ``service`` (``kms:ViaService``)."""
+
+    key: str
+    service: str
 
 
 def secret_arn(secret_id: str, region: str | None = None) -> str:
@@ -37,44 +53,44 @@ def parameter_arn(name: str, region: str | None = None) -> str:
     return f"arn:{PARTITION}:ssm:{region or REGION}:{ACCOUNT}:parameter/{name.lstrip('/')}"
 
 
+def reference_grants(refs: list[SecretRef]) -> list[Grant]:
+    """What reading these references needs (``env`` ones need nothing)."""
+    found = []
+    for ref in refs:
+        if ref.kind == "secretsmanager":
+            found.append(Grant(SECRETS, secret_arn(ref.name)))
+        elif ref.kind == "ssm":
+            found.append(Grant(PARAMETERS, parameter_arn(ref.name)))
+    return found
+
+
 def statements(config: Config, config_source: str | None = None) -> list[dict[str, Any]]:
-    """Every permission the function needs for ``config`` (and an ``ssm:`` config source)."""
+    """Every permission the function needs for ``config`` (and an ``ssm:`` config source):
+    what each registry's backend declares (:meth:`backends.base.Backend.iam_grants`)."""
+    import backends
+
     grants: dict[tuple[str, ...], set[str]] = defaultdict(set)
     decrypt: dict[str, set[str]] = defaultdict(set)
     for registry in config.registries.values():
-        _grant_registry(registry, grants, decrypt)
+        for grant in backends.backend_class(registry.backend_type).iam_grants(registry.backend):
+            if isinstance(grant, Decrypt):
+                decrypt[grant.key].add(grant.service)
+            else:
+                grants[grant.actions].add(grant.resource)
     if config_source and config_source.startswith("ssm:"):
-        grants[_PARAMETERS].add(parameter_arn(config_source[4:]))
-    found = [{"Sid": _SIDS[actions], "Effect": "Allow", "Action": list(actions),
+        grants[PARAMETERS].add(parameter_arn(config_source[4:]))
+    found = [{"Sid": _sid(actions), "Effect": "Allow", "Action": list(actions),
               "Resource": sorted(resources)} for actions, resources in sorted(grants.items())]
     return found + [_decrypt_statement(i, key, services)
                     for i, (key, services) in enumerate(sorted(decrypt.items()), 1)]
 
 
-def _grant_registry(registry: Registry, grants: dict, decrypt: dict) -> None:
-    settings = registry.backend
-    if registry.backend_type in ("secretsmanager", "ssm"):
-        if settings.role_arn:  # the assumed role reads the secret, not the function's role
-            grants[_ASSUME].add(settings.role_arn)
-            return
-        for actions, arn in _store_grants(registry.backend_type, settings):
-            grants[actions].add(arn)
-        if settings.kms_key:
-            decrypt[settings.kms_key].add(f"{registry.backend_type}.{settings.region or REGION}"
-                                          ".amazonaws.com")
-    elif registry.backend_type == "vault":  # login references kept in AWS
-        auth = settings.auth
-        for ref in (auth.token, auth.secret_id, auth.role_id):
-            if isinstance(ref, SecretRef) and ref.kind == "secretsmanager":
-                grants[_SECRETS].add(secret_arn(ref.name))
-            elif isinstance(ref, SecretRef) and ref.kind == "ssm":
-                grants[_PARAMETERS].add(parameter_arn(ref.name))
-
-
-def _store_grants(backend_type: str, settings: Any) -> list[tuple[tuple[str, ...], str]]:
-    if backend_type == "secretsmanager":
-        return [(_SECRETS, secret_arn(settings.secret_id, settings.region))]
-    return [(_PARAMETERS, parameter_arn(name, settings.region)) for name in settings.names]
+def _sid(actions: tuple[str, ...]) -> str:
+    """The statement id: a fixed one for the built-in grants, else derived from the actions."""
+    if actions in _SIDS:
+        return _SIDS[actions]
+    words = re.findall(r"[A-Za-z0-9]+", " ".join(actions))
+    return "".join(w[:1].upper() + w[1:] for w in words)[:128]
 
 
 def _decrypt_statement(index: int, key: str, services: set[str]) -> dict[str, Any]:

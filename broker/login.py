@@ -36,10 +36,15 @@ DOCKER_HUB = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 
 @dataclass(frozen=True)
 class Login:
-    """A registry username and password. The repr never shows the password."""
+    """A registry username and password. The repr never shows the password.
+
+    ``expires_at`` (on the broker's monotonic clock) is set for a minted, short-lived
+    login: the cache never serves it past that.
+    """
 
     username: str
     password: str = field(repr=False)
+    expires_at: float | None = None
 
     def __repr__(self) -> str:
         return f"Login(username={self.username!r}, password='********')"

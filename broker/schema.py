@@ -99,7 +99,7 @@ def coerce(hint: Any, value: Any, path: str, problems: Problems,
         problems.append((path, f"must be one of {', '.join(map(str, args))}"))
         return None
     if origin is tuple:
-        return _coerce_tuple(args[0], value, path, problems)
+        return _coerce_tuple(args[0], value, path, problems, meta)
     if hasattr(hint, "from_config"):
         return hint.from_config(value, path, problems)
     if dataclasses.is_dataclass(hint):
@@ -123,14 +123,15 @@ def _accepts(hint: Any, value: Any) -> bool:
     return isinstance(value, hint) if isinstance(hint, type) else False
 
 
-def _coerce_tuple(item: Any, value: Any, path: str, problems: Problems) -> tuple | None:
+def _coerce_tuple(item: Any, value: Any, path: str, problems: Problems,
+                  meta: Mapping[str, Any] | None = None) -> tuple | None:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not value:
         problems.append((path, "must be a non-empty list"))
         return None
     before = len(problems)
-    items = tuple(coerce(item, v, f"{path}[{i}]", problems) for i, v in enumerate(value))
+    items = tuple(coerce(item, v, f"{path}[{i}]", problems, meta) for i, v in enumerate(value))
     return items if len(problems) == before else None
 
 

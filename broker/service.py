@@ -22,6 +22,11 @@ class Checked(NamedTuple):
     preflight: str = "skipped"  # skipped | passed | warned
     problem: str | None = None
 
+    @property
+    def expires_at(self) -> float | None:
+        """The login's own expiry, which the cache honours."""
+        return self.login.expires_at
+
 
 class Served(NamedTuple):
     """A login, where it came from (``cache``, ``backend``, ``stale``) and its preflight outcome."""
@@ -57,7 +62,8 @@ class Broker:
         """The login for ``registry``, from cache when fresh (unless ``refresh``); checked
         against the registry on every fresh fetch when its ``preflight`` is on."""
         checked, source = self.cache.get(registry.name, lambda: self._fetch(registry),
-                                         registry.cache_ttl, registry.stale_if_error, refresh)
+                                         registry.cache_ttl, registry.stale_if_error, refresh,
+                                         registry.expiry_skew)
         return Served(checked.login, source, checked.preflight, checked.problem)
 
     def forget_secrets(self) -> None:
@@ -74,6 +80,10 @@ class Broker:
         from broker import preflight
 
         result = preflight.check(registry, login, deadline=self.deps.deadline)
+        if not result.ok and self.cache.holds(registry.name):
+            # A refresh: the secret may have been caught mid-rotation; read it once more.
+            login = backend.fetch()
+            result = preflight.check(registry, login, deadline=self.deps.deadline)
         if result.ok:
             return Checked(login, "passed", "; ".join(result.warnings) or None)
         if registry.preflight == "enforce":

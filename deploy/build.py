@@ -241,9 +241,8 @@ def region_warnings(config: Config, deploy_region: str) -> list[str]:
 
 def needed_packages(config: Config, runtime_source: str) -> list[str]:
     """Runtime dependencies the Lambda Python runtime lacks, for this configuration only."""
-    packages = set()
-    if "vault" in config.backend_types():
-        packages |= {"hvac", "requests"}
+    packages = {dist for t in config.backend_types()
+                for dist in backends.backend_class(t).distributions}
     if any(r.preflight != "off" for r in config.registries.values()):
         packages.add("requests")
     if runtime_source.startswith("ssm:"):
@@ -251,11 +250,15 @@ def needed_packages(config: Config, runtime_source: str) -> list[str]:
     return sorted(packages)
 
 
+NOT_SHIPPED = {"broker/testing.py"}  # plugins' test kit: pytest, never imported by the function
+
+
 def _stage_code(stage: Path) -> None:
     """Only the code: ``*.py`` files, so a stray ``.env`` or note beside it never ships."""
     for package in ("broker", "backends"):
         for path in sorted((ROOT / package).rglob("*.py")):
-            if "__pycache__" not in path.parts:
+            if "__pycache__" not in path.parts and \
+                    path.relative_to(ROOT).as_posix() not in NOT_SHIPPED:
                 target = stage / path.relative_to(ROOT)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(path, target)

@@ -85,3 +85,65 @@ def test_zero_ttl_never_caches(setup):
     cache.get("r", store.fetch, 0, 100)
     assert cache.get("r", store.fetch, 0, 100) == ("v1", "backend")
     assert store.calls == 2
+
+
+class Expiring:
+    """A cached value that knows when it expires (as a login from a token-minting backend)."""
+
+    def __init__(self, expires_at):
+        self.expires_at = expires_at
+
+
+@pytest.fixture
+def minting():
+    clock = FakeClock(start=1000.0)
+    store = Store()
+    store.value = None
+
+    def fetch_lasting(seconds):
+        def fetch():
+            store.calls += 1
+            if store.error:
+                raise store.error
+            return Expiring(clock() + seconds)
+        return fetch
+    return TtlCache(clock), store, clock, fetch_lasting
+
+
+def test_a_login_is_refetched_a_skew_before_it_expires_whatever_the_ttl(minting):
+    cache, store, clock, lasting = minting
+    fetch = lasting(3600)  # a one-hour token, cache_ttl one day, skew five minutes
+    assert cache.get("r", fetch, 86400, 0, skew=300)[1] == "backend"
+    clock.advance(3599 - 300)
+    assert cache.get("r", fetch, 86400, 0, skew=300)[1] == "cache"
+    clock.advance(1)
+    assert cache.get("r", fetch, 86400, 0, skew=300)[1] == "backend"
+    assert store.calls == 2
+
+
+def test_the_ttl_still_applies_when_it_is_shorter(minting):
+    cache, store, clock, lasting = minting
+    fetch = lasting(3600)
+    cache.get("r", fetch, 60, 0, skew=300)
+    clock.advance(61)
+    assert cache.get("r", fetch, 60, 0, skew=300)[1] == "backend"
+
+
+def test_stale_if_error_never_serves_an_expired_login(minting):
+    cache, store, clock, lasting = minting
+    fetch = lasting(600)
+    first, _ = cache.get("r", fetch, 86400, 86400, skew=60)
+    store.error = BackendUnavailable("down")
+    clock.advance(550)  # within the skew: refetch, the store is down, still valid: stale
+    assert cache.get("r", fetch, 86400, 86400, skew=60) == (first, "stale")
+    clock.advance(50)  # now past its expiry: never served, whatever stale_if_error says
+    with pytest.raises(BackendUnavailable):
+        cache.get("r", fetch, 86400, 86400, skew=60)
+
+
+def test_a_login_expiring_within_the_skew_is_not_cached(minting):
+    cache, store, clock, lasting = minting
+    fetch = lasting(100)
+    cache.get("r", fetch, 86400, 0, skew=300)
+    assert cache.get("r", fetch, 86400, 0, skew=300)[1] == "backend"
+    assert store.calls == 2

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import backends
 from broker.aws import AwsClients
 from broker.config import load_config, parse_config, resolve_source
 from broker.errors import ConfigError
@@ -64,8 +65,8 @@ def test_every_problem_is_reported_at_once():
     })
     assert found == {
         "extra": "unknown key (valid: defaults, registries, event_selection)",
-        "defaults.stael_if_error": "unknown key (valid: cache_ttl, stale_if_error, timeout, retries, "
-                                   "preflight, trusted_realms, insecure, ca_bundle)",
+        "defaults.stael_if_error": "unknown key (valid: cache_ttl, stale_if_error, expiry_skew, "
+                                   "timeout, retries, preflight, trusted_realms, insecure, ca_bundle)",
         "defaults.cache_ttl": "must be at least 0",
         "registries.bad host": found["registries.bad host"],
         "registries.s.host": found["registries.s.host"],
@@ -74,7 +75,7 @@ def test_every_problem_is_reported_at_once():
         "registries.v.backend.kv_version": "must be one of 1, 2",
         "registries.v.backend.auth.method": "must be one of aws, approle, token",
         "registries.q.backend.parameter": found["registries.q.backend.parameter"],
-        "registries.t.backend.type": "unknown backend type (valid: secretsmanager, ssm, vault, env)",
+        "registries.t.backend.type": f"unknown backend type (valid: {', '.join(backends.names())})",
     }
     assert "Lambda alias" in found["registries.bad host"]
     assert "without scheme or path" in found["registries.s.host"]

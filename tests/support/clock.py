@@ -1,14 +1,5 @@
-"""A clock the tests move by hand, so TTLs are tested without sleeping."""
+"""A clock the tests move by hand (it lives in broker.testing, for plugins' tests too)."""
 
+from broker.testing import FakeClock
 
-class FakeClock:
-    """Callable like ``time.monotonic``; ``advance`` moves it forward."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+__all__ = ["FakeClock"]

@@ -1,0 +1,295 @@
+"""What a backend plugin's tests need: the contract every backend passes, and the leak checks.
+
+A plugin's test module subclasses the contracts that apply to it and defines a ``store``
+fixture returning a :class:`Store` for a real (or loopback stand-in) secret store; its
+conftest.py loads this module as a pytest plugin for the ``clock`` and ``log_lines``
+fixtures (``pytest_plugins = ["broker.testing"]``):
+
+- :class:`BackendContract`: serves a login, missing secret, cache hit, refetch after TTL;
+- :class:`DocumentContract`: stored documents (JSON and dockerconfigjson), malformed ones;
+- :class:`TextDocumentContract`: a store of text that may not be JSON at all;
+- :class:`RemoteContract`: denied access, stale-if-error while the store is down.
+
+Every password or token a test stores should come from :func:`secret`, which registers it:
+:func:`assert_clean` (and broker's own session-wide guard) then fail on any sign of it in a
+message, a repr or a full traceback, in clear or base64. Needs pytest (the ``test`` extra);
+never imported by the function.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import secrets as _random
+import traceback
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from broker.app import App
+from broker.cli import LocalContext
+from broker.errors import AccessDenied, BackendUnavailable, BrokerError, MalformedSecret, SecretNotFound
+
+SENTINELS: dict[str, str] = {}
+
+
+def secret(label: str) -> str:
+    """A fresh, unguessable secret value registered with the leak guard."""
+    value = f"{label}-SENTINEL-{_random.token_hex(8)}"
+    SENTINELS[value] = label
+    for encoded in base64_forms(value):
+        SENTINELS[encoded] = f"{label} (base64)"
+    return value
+
+
+def base64_forms(value: str) -> list[str]:
+    """What ``value`` looks like inside any base64 text (a Basic header's ``user:password``):
+    its encoding at each of the three alignments, without the characters the neighbours share."""
+    forms = []
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + value.encode()).decode().rstrip("=")
+        start = (offset * 8 + 5) // 6 + (1 if offset else 0)
+        forms.append(encoded[start:-2])
+    return forms
+
+
+def leaks_in(text: str) -> list[str]:
+    """Labels of the sentinels found in ``text``."""
+    return [label for value, label in SENTINELS.items() if value in text]
+
+
+def assert_clean(exc: BaseException) -> None:
+    """No sentinel in the exception's message, repr, or full traceback with its causes."""
+    rendered = "".join(traceback.format_exception(exc))
+    for text in (str(exc), repr(exc), rendered):
+        assert not leaks_in(text), f"secret leaked into {type(exc).__name__}: {leaks_in(text)}"
+
+
+class FakeClock:
+    """Callable like ``time.monotonic``; ``advance`` moves it forward."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A clock the test moves by hand (``clock.advance(seconds)``)."""
+    return FakeClock()
+
+
+@pytest.fixture
+def log_lines(capsys):
+    """``log_lines()``: the broker's JSON log lines written so far in this test."""
+    seen: list[dict] = []
+
+    def read() -> list[dict]:
+        out = capsys.readouterr().out
+        seen.extend(json.loads(line) for line in out.splitlines() if line.startswith("{"))
+        return list(seen)
+    return read
+
+
+REGISTRY = "acme"
+HOST = "registry.test:5000"
+TTL, STALE = 60, 600
+
+
+class Store:
+    """A real secret store seen through a proxy the test can stop."""
+
+    backend_type = ""
+
+    def __init__(self) -> None:
+        self.ref = f"t{_random.token_hex(6)}"
+        self.environ: dict[str, str] = {}
+        self.aws: Any = None
+
+    def backend(self) -> dict[str, Any]:
+        """The registry's ``backend`` block pointing at this store's reference."""
+        raise NotImplementedError
+
+    def identity(self) -> list[str]:
+        """What a not-found message must name besides the reference: which store it asked."""
+        return []
+
+    def put_login(self, username: str, password: str) -> None:
+        raise NotImplementedError
+
+    def put_document(self, document: str | dict) -> None:
+        """Store a whole document (JSON text, or a mapping for stores that keep mappings)."""
+        raise NotImplementedError
+
+    def down(self) -> None:
+        raise NotImplementedError
+
+    def up(self) -> None:
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def denied(self) -> Iterator[dict[str, Any]]:
+        """App keyword arguments for an identity the store refuses."""
+        raise NotImplementedError
+        yield {}
+
+
+def login() -> tuple[str, str]:
+    return secret("username"), secret("password")
+
+
+def make_app(store: Store, clock: Any, overrides: dict | None = None, **registry: Any) -> App:
+    config = {"registries": {REGISTRY: {"host": HOST, "backend": store.backend(),
+                                        "cache_ttl": TTL, "stale_if_error": STALE, **registry}}}
+    parts = {"environ": store.environ, "aws": store.aws, **(overrides or {})}
+    return App(json.dumps(config), clock=clock, **parts)
+
+
+def invoke(app: App) -> dict:
+    return app.invoke({}, LocalContext())
+
+
+def expect_error(app: App, cls: type[BrokerError], store: Store) -> BrokerError:
+    """Invoke, expecting ``cls``; check the message names what a user must fix, and leaks nothing."""
+    with pytest.raises(cls) as info:
+        invoke(app)
+    message = str(info.value)
+    assert f"registry '{REGISTRY}'" in message
+    assert store.backend_type in message
+    assert store.ref in message, "the message must name the reference"
+    assert_clean(info.value)
+    return info.value
+
+
+class BackendContract:
+    def test_serves_exactly_the_stored_login(self, store, clock, log_lines):
+        username, password = login()
+        store.put_login(username, password)
+        assert invoke(make_app(store, clock)) == {
+            "Credentials": {"Username": username, "Password": password}}
+        line = log_lines()[-1]
+        assert line["event"] == "credentials_served"
+        assert (line["registry"], line["backend"], line["source"]) == (
+            REGISTRY, store.backend_type, "backend")
+
+    def test_missing_secret_is_secret_not_found(self, store, clock, log_lines):
+        app = make_app(store, clock)
+        error = expect_error(app, SecretNotFound, store)
+        for text in store.identity():
+            assert text in str(error), f"the message does not name {text}"
+        assert log_lines()[-1]["error_type"] == "SecretNotFound"
+
+    def test_cache_hit_needs_no_store(self, store, clock, log_lines):
+        username, password = login()
+        store.put_login(username, password)
+        app = make_app(store, clock)
+        first = invoke(app)
+        store.down()
+        clock.advance(TTL - 1)
+        assert invoke(app) == first
+        assert log_lines()[-1]["source"] == "cache"
+
+    def test_rotated_login_is_served_after_ttl(self, store, clock, log_lines):
+        store.put_login(*login())
+        app = make_app(store, clock)
+        invoke(app)
+        username, password = login()
+        store.put_login(username, password)
+        clock.advance(TTL - 1)
+        assert invoke(app)["Credentials"]["Password"] != password
+        clock.advance(1)
+        assert invoke(app)["Credentials"] == {"Username": username, "Password": password}
+        assert log_lines()[-1]["source"] == "backend"
+
+    def test_zero_ttl_fetches_every_time(self, store, clock, log_lines):
+        store.put_login(*login())
+        app = make_app(store, clock, cache_ttl=0)
+        invoke(app)
+        invoke(app)
+        assert [line["source"] for line in log_lines()] == ["backend", "backend"]
+
+
+class DocumentContract:
+    def test_custom_keys(self, store, clock):
+        username, password = login()
+        store.put_document({"user": username, "token": password})
+        app = make_app(store, clock, backend={**store.backend(), "username_key": "user",
+                                              "password_key": "token"})
+        assert invoke(app)["Credentials"] == {"Username": username, "Password": password}
+
+    @pytest.mark.parametrize("key", ["auth", "fields"])
+    def test_dockerconfigjson(self, store, clock, key):
+        username, password = login()
+        entry = ({"auth": base64.b64encode(f"{username}:{password}".encode()).decode()}
+                 if key == "auth" else {"username": username, "password": password})
+        store.put_document({"auths": {"other.example": {"auth": "eDp5"}, f"https://{HOST}": entry}})
+        app = make_app(store, clock, backend={**store.backend(), "format": "dockerconfigjson"})
+        assert invoke(app)["Credentials"] == {"Username": username, "Password": password}
+
+    def test_dockerconfigjson_without_the_host(self, store, clock):
+        store.put_document({"auths": {"other.example": {"auth": "eDp5"}}})
+        app = make_app(store, clock, backend={**store.backend(), "format": "dockerconfigjson"})
+        error = expect_error(app, MalformedSecret, store)
+        assert HOST in str(error) and "other.example" in str(error)
+
+    @pytest.mark.parametrize("case, problem", [
+        ("missing key", "key 'password' is missing"),
+        ("empty value", "key 'password' is empty"),
+        ("number", "key 'password' is a number"),
+    ])
+    def test_malformed_login(self, store, clock, case, problem):
+        username, password = login()
+        bad = {"missing key": {"username": username},
+               "empty value": {"username": username, "password": " "},
+               "number": {"username": username, "password": 12345}}[case]
+        store.put_document(bad)
+        error = expect_error(make_app(store, clock), MalformedSecret, store)
+        assert problem in str(error)
+
+
+class TextDocumentContract:
+    """Stores that keep text (Secrets Manager, SSM) can hold a value that is not JSON at all."""
+
+    def test_not_json(self, store, clock):
+        store.put_document("user:" + secret("password"))
+        error = expect_error(make_app(store, clock), MalformedSecret, store)
+        assert "not JSON" in str(error)
+
+    def test_json_but_not_an_object(self, store, clock):
+        store.put_document(json.dumps([secret("password")]))
+        error = expect_error(make_app(store, clock), MalformedSecret, store)
+        assert "not an object" in str(error)
+
+
+class RemoteContract:
+    def test_denied_access(self, store, clock):
+        store.put_login(*login())
+        with store.denied() as overrides:
+            error = expect_error(make_app(store, clock, overrides), AccessDenied, store)
+        assert "Grant" in str(error)
+
+    def test_stale_login_served_while_store_is_down(self, store, clock, log_lines):
+        username, password = login()
+        store.put_login(username, password)
+        app = make_app(store, clock)
+        invoke(app)
+        store.down()
+        clock.advance(TTL + STALE - 1)
+        assert invoke(app)["Credentials"] == {"Username": username, "Password": password}
+        assert log_lines()[-1]["source"] == "stale"
+        clock.advance(1)
+        expect_error(app, BackendUnavailable, store)
+        store.up()
+        assert invoke(app)["Credentials"]["Password"] == password
+        assert log_lines()[-1]["source"] == "backend"
+
+    def test_store_down_without_cache_is_unavailable(self, store, clock):
+        store.down()
+        expect_error(make_app(store, clock), BackendUnavailable, store)

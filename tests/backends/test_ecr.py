@@ -1,0 +1,105 @@
+"""The ecr backend: a minted 12-hour login, against moto in server mode, and the cache's
+expiry rules over a simulated day against a stand-in that mints real 12-hour tokens."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+
+import pytest
+
+from broker import iam
+from broker.app import App
+from broker.aws import AwsClients
+from broker.cli import LocalContext
+from broker.config import parse_config
+from broker.errors import MalformedSecret
+from tests.support.clock import FakeClock
+from tests.support.scripted import json_body
+
+MOTO_EXPIRY = datetime.datetime(2015, 1, 1, tzinfo=datetime.UTC).timestamp()  # moto's fixed one
+HOUR = 3600.0
+
+
+def ecr_config(**backend) -> dict:
+    return {"registries": {"ecr": {"host": "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+                                   "cache_ttl": 86400, "backend": {
+                                       "type": "ecr", "repositories": ["team/trainer"], **backend}}}}
+
+
+def test_the_minted_login_is_served_with_its_expiry(moto, log_lines):
+    clock = FakeClock()
+    app = App(json.dumps(ecr_config(registry_id="123456789012")), environ={},
+              aws=AwsClients(endpoint_url=moto.url), clock=clock,
+              wall=lambda: MOTO_EXPIRY - 12 * HOUR)
+    answer = app.invoke({}, LocalContext("ecr"))
+    assert answer == {"Credentials": {"Username": "AWS", "Password": "123456789012-auth-token"}}
+    app.invoke({}, LocalContext("ecr"))
+    lines = log_lines()
+    assert [(x["source"], x["expires_in_s"]) for x in lines] == [("backend", 43200),
+                                                                 ("cache", 43200)]
+
+
+def test_iam_grants_the_token_and_pull_on_exactly_the_repositories():
+    config = parse_config(ecr_config(repositories=["team/trainer", "team/server"],
+                                     registry_id="210987654321", region="eu-west-1"), "t")
+    found = {s["Sid"]: s for s in iam.statements(config)}
+    assert found["EcrGetAuthorizationToken"]["Resource"] == ["*"]
+    pull = next(s for s in found.values() if "ecr:BatchGetImage" in s["Action"])
+    assert pull["Resource"] == [
+        "arn:${AWS::Partition}:ecr:eu-west-1:210987654321:repository/team/server",
+        "arn:${AWS::Partition}:ecr:eu-west-1:210987654321:repository/team/trainer"]
+
+
+def test_repositories_are_required_and_never_wildcards():
+    for backend, key in (({"repositories": ["team/*"]}, "repositories[0]"),
+                         ({"registry_id": "12345"}, "registry_id")):
+        with pytest.raises(Exception) as info:
+            parse_config(ecr_config(**backend), "t")
+        assert f"registries.ecr.backend.{key}" in str(info.value)
+
+
+class MintingEcr:
+    """An ECR endpoint stand-in that mints a fresh 12-hour token on each request."""
+
+    def __init__(self, scripted, wall) -> None:
+        self.server = scripted("127.0.0.1")
+        self.wall, self.minted = wall, []
+        self.server.on("/", self.answer)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.server.netloc}"
+
+    def answer(self, request):
+        token = f"token-{len(self.minted)}"
+        self.minted.append((self.wall(), token))
+        return json_body(json.dumps({"authorizationData": [{
+            "authorizationToken": base64.b64encode(f"AWS:{token}".encode()).decode(),
+            "expiresAt": self.wall() + 12 * HOUR, "proxyEndpoint": "https://x"}]}))
+
+
+def test_a_day_of_invocations_costs_one_request_per_token_and_none_served_expired(scripted):
+    clock, now = FakeClock(start=0.0), [1_800_000_000.0]
+    ecr = MintingEcr(scripted, lambda: now[0])
+    app = App(json.dumps(ecr_config()), environ={}, clock=clock, wall=lambda: now[0],
+              aws=AwsClients(endpoint_url=ecr.url))
+    served_at: list[tuple[float, str]] = []
+    for _ in range(24 * 60):  # one invocation a minute for 24 hours
+        served_at.append((now[0], app.invoke({}, LocalContext("ecr"))["Credentials"]["Password"]))
+        clock.advance(60)
+        now[0] += 60
+    minted = dict((token, at) for at, token in ecr.minted)
+    assert len(ecr.server.requests) == len(minted) == 3  # 0:00, 11:55, 23:50
+    assert all(at < minted[token] + 12 * HOUR - 300 for at, token in served_at), \
+        "a login was served within its last five minutes, or past its expiry"
+
+
+def test_a_token_without_base64_is_malformed(scripted):
+    server = scripted("127.0.0.1").on("/", json_body(json.dumps({"authorizationData": [{
+        "authorizationToken": "%%%", "expiresAt": 2e9}]})))
+    app = App(json.dumps(ecr_config()), environ={}, aws=AwsClients(
+        endpoint_url=f"http://{server.netloc}"))
+    with pytest.raises(MalformedSecret, match="not base64"):
+        app.invoke({}, LocalContext("ecr"))
