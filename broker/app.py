@@ -45,6 +45,7 @@ class App:
         self.clock, self.wall = clock, wall
         self.deadline = Deadline()
         self._broker: Broker | None = None
+        self.last_expires_in: int | None = None  # of the last login served, when it expires
         self._error: BrokerError | None = None
         self._loaded_at = 0.0
         log.setup(self.environ.get("BROKER_LOG_LEVEL"))
@@ -80,8 +81,10 @@ class App:
             self.deadline.clear()
         if served.problem:
             fields["preflight_detail"] = served.problem
+        self.last_expires_in = None
         if served.login.expires_at is not None:
-            fields["expires_in_s"] = round(served.login.expires_at - self.clock())
+            self.last_expires_in = fields["expires_in_s"] = round(served.login.expires_at -
+                                                                  self.clock())
         log.emit("credentials_served", logging.WARNING if served.preflight == "warned" else
                  logging.INFO, **fields, source=served.source, preflight=served.preflight,
                  duration_ms=_ms_since(started))

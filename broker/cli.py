@@ -148,6 +148,8 @@ def _invoke(args: argparse.Namespace) -> int:
     if not args.show_password:
         response = {"Credentials": {**response["Credentials"], "Password": MASK}}
     print(json.dumps(response) if args.json else json.dumps(response, indent=2))
+    if app.last_expires_in is not None:
+        print(f"note: this login expires in {app.last_expires_in} s", file=sys.stderr)
     return 0
 
 

@@ -18,6 +18,7 @@ class Preset(NamedTuple):
     trusted_realms: tuple[str, ...]
     login: str  # what the stored {"username", "password"} hold
     repository: str  # an example image for the preflight
+    backend: str = ""  # the backend block's lines, when not a Secrets Manager placeholder
 
 
 PRESETS: dict[str, Preset] = {
@@ -37,6 +38,14 @@ PRESETS: dict[str, Preset] = {
                      "PROJECT/IMAGE"),
     "quay": Preset("Quay.io: its token server is quay.io itself", "quay.io", (),
                    "a robot account's name (ORG+NAME) and token", "ORG/IMAGE"),
+    "ecr": Preset("Amazon ECR in another account or region: a 12-hour token minted with the "
+                  "function's own role, no stored secret", "123456789012.dkr.ecr.us-east-1"
+                  ".amazonaws.com", (), "", "team/trainer",
+                  "      type: ecr\n"
+                  "      registry_id: \"123456789012\"   # the registry's account\n"
+                  "      region: us-east-1\n"
+                  "      repositories: [team/trainer]   # what the function may pull: the IAM "
+                  "grants exactly these\n"),
 }
 
 HEADER = """\
@@ -78,6 +87,6 @@ def _registry(name: str, preset: Preset) -> str:
             f"    # repository: {preset.repository}   # an image whose pull access the preflight "
             "proves\n"
             "    backend:\n"
-            "      type: secretsmanager\n"
-            f"      secret_id: registry/{name}       # {{\"username\": ..., \"password\": ...}}: "
-            f"{preset.login}\n")
+            + (preset.backend or "      type: secretsmanager\n"
+               f"      secret_id: registry/{name}       # {{\"username\": ..., \"password\": ...}}: "
+               f"{preset.login}\n"))

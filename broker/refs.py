@@ -73,10 +73,14 @@ FUNCTION_VARIABLE = ("names one of the function's own variables (AWS_*, AWS_LAMB
                      "which hold its AWS credentials: they are never sent anywhere")
 
 
-def resolve(ref: SecretRef, deps: Deps, make: MakeError, *, timeout: float = 5.0) -> str:
-    """The secret value behind ``ref``; failures are BrokerErrors built by ``make``."""
+def resolve(ref: SecretRef, deps: Deps, make: MakeError, *, timeout: float = 5.0,
+            word: bool = True) -> str:
+    """The secret value behind ``ref``; failures are BrokerErrors built by ``make``. With
+    ``word`` (a token, a secret_id: what goes into a header), it must be one printable word;
+    ``word=False`` takes a document."""
     if ref.kind == "env":
-        return _from_env(ref, deps, make)
+        value = _from_env(ref, deps, make)
+        return _checked(value, ref, make) if word else value
     try:
         value = _from_aws(ref, deps, timeout)
     except Exception as exc:
@@ -86,7 +90,7 @@ def resolve(ref: SecretRef, deps: Deps, make: MakeError, *, timeout: float = 5.0
         raise error from None  # never chained: see Backend._fetch_once
     if not value:
         raise make(SecretNotFound, "the referenced value is empty", "Store the value", str(ref))
-    return _checked(value, ref, make)
+    return _checked(value, ref, make) if word else value
 
 
 def _from_env(ref: SecretRef, deps: Deps, make: MakeError) -> str:
@@ -94,7 +98,7 @@ def _from_env(ref: SecretRef, deps: Deps, make: MakeError) -> str:
     if not value:
         raise make(SecretNotFound, "the environment variable is not set or empty",
                    "Set it in the function's environment", str(ref))
-    return _checked(value, ref, make)
+    return value
 
 
 def _checked(value: str, ref: SecretRef, make: MakeError) -> str:

@@ -91,6 +91,7 @@ def _build(args: argparse.Namespace) -> int:
     shutil.rmtree(out, ignore_errors=True)
     stage = out / "stage"
     _stage_code(stage)
+    _stage_plugins(config, stage)
     packaged = _stage_config(anchor_paths(read_document(source), folder_of(source, {})), stage)
     pin = pins.pin_of(packaged, document["iamStatements"])
     (stage / pins.PIN_FILE).write_text(json.dumps(pin, indent=1, sort_keys=True))
@@ -241,7 +242,7 @@ def region_warnings(config: Config, deploy_region: str) -> list[str]:
 
 def needed_packages(config: Config, runtime_source: str) -> list[str]:
     """Runtime dependencies the Lambda Python runtime lacks, for this configuration only."""
-    packages = {dist for t in config.backend_types()
+    packages = {_normalized(dist) for t in config.backend_types()
                 for dist in backends.backend_class(t).distributions}
     if any(r.preflight != "off" for r in config.registries.values()):
         packages.add("requests")
@@ -260,6 +261,27 @@ def _stage_code(stage: Path) -> None:
             if "__pycache__" not in path.parts and \
                     path.relative_to(ROOT).as_posix() not in NOT_SHIPPED:
                 target = stage / path.relative_to(ROOT)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target)
+
+
+def _stage_plugins(config: Config, stage: Path) -> None:
+    """The code of every plugin backend the configuration uses (its ``*.py`` files); what it
+    requires comes from the lock with the rest (its ``distributions``)."""
+    import importlib.util
+
+    for name in sorted(config.backend_types() - set(backends.KNOWN)):
+        top = backends.plugins()[name].value.split(":")[0].split(".")[0]
+        spec = importlib.util.find_spec(top)
+        if spec is None or spec.origin is None:
+            raise BuildError(f"the plugin for backend type {name!r} ({top}) cannot be found")
+        origin = Path(spec.origin)
+        if origin.name != "__init__.py":  # a single module
+            shutil.copyfile(origin, stage / origin.name)
+            continue
+        for path in sorted(origin.parent.rglob("*.py")):
+            if "__pycache__" not in path.parts:
+                target = stage / top / path.relative_to(origin.parent)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(path, target)
 
@@ -299,6 +321,10 @@ def _vendor(packages: list[str], stage: Path, platform: str) -> None:
     if not packages:
         return
     locked = json.loads(LOCK.read_text())["packages"]
+    missing = [name for name in packages if name not in locked]
+    if missing:
+        raise BuildError(f"{', '.join(missing)} is not pinned in deploy/vendor.lock.json: add it "
+                         f"with `python deploy/lock.py --add {' '.join(missing)}` and review the diff")
     requirements = stage.parent / "requirements.txt"
     requirements.write_text("".join(
         f"{name}=={locked[name]['version']} "
@@ -310,6 +336,10 @@ def _vendor(packages: list[str], stage: Path, platform: str) -> None:
                     "-r", str(requirements)], check=True)
     requirements.unlink()
     shutil.rmtree(stage / "bin", ignore_errors=True)
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _closure(packages: list[str], locked: dict) -> list[str]:

@@ -1,13 +1,14 @@
 """Write deploy/vendor.lock.json: every package build.py may vendor, pinned with its hashes.
 
-    python deploy/lock.py [--out deploy/vendor.lock.json]
+    python deploy/lock.py [--add NAME ...] [--out deploy/vendor.lock.json]
 
 Resolves the top-level packages below for the Lambda runtime (CPython 3.12, manylinux2014,
 both architectures), downloads every wheel once, and records for each distribution its
 version, the sha256 of every wheel file (one per architecture for compiled ones) and what it
 requires. build.py then installs from that lock alone, ``--require-hashes --no-deps``: a
 package planted on an index, or a changed file, cannot reach the zip. Run it (and review the
-diff) when upgrading a vendored package.
+diff) when upgrading a vendored package; ``--add`` adds a top-level package (a plugin's
+requirement), which later runs keep.
 """
 
 from __future__ import annotations
@@ -35,10 +36,10 @@ def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def download(platform: str, folder: Path) -> list[Path]:
+def download(platform: str, folder: Path, top_level: list[str]) -> list[Path]:
     subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(folder),
                     "--only-binary=:all:", "--platform", platform, "--implementation", "cp",
-                    "--python-version", RUNTIME, *TOP_LEVEL], check=True)
+                    "--python-version", RUNTIME, *top_level], check=True)
     return sorted(folder.glob("*.whl"))
 
 
@@ -54,11 +55,11 @@ def requires(wheel: Path) -> list[str]:
     return sorted(set(found))
 
 
-def lock() -> dict:
+def lock(top_level: list[str]) -> dict:
     packages: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for platform in PLATFORMS:
-            for wheel in download(platform, Path(tmp) / platform):
+            for wheel in download(platform, Path(tmp) / platform, top_level):
                 name, version = wheel.name.split("-")[:2]
                 entry = packages.setdefault(normalize(name), {"version": version, "hashes": [],
                                                               "requires": requires(wheel)})
@@ -66,15 +67,20 @@ def lock() -> dict:
                 digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
                 if digest not in entry["hashes"]:
                     entry["hashes"].append(digest)
-    return {"python": RUNTIME, "platforms": PLATFORMS,
+    return {"python": RUNTIME, "platforms": PLATFORMS, "top_level": top_level,
             "packages": {k: {**v, "hashes": sorted(v["hashes"])} for k, v in sorted(packages.items())}}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(LOCK))
+    parser.add_argument("--add", nargs="+", default=[], metavar="NAME",
+                        help="more top-level packages to pin (kept by later runs)")
     args = parser.parse_args(argv)
-    Path(args.out).write_text(json.dumps(lock(), indent=1) + "\n")
+    previous = json.loads(Path(args.out).read_text()).get("top_level", []) \
+        if Path(args.out).exists() else []
+    top_level = list(dict.fromkeys([*TOP_LEVEL, *previous, *args.add]))
+    Path(args.out).write_text(json.dumps(lock(top_level), indent=1) + "\n")
     print(f"wrote {args.out}")
     return 0
 

@@ -103,3 +103,14 @@ def test_a_token_without_base64_is_malformed(scripted):
         endpoint_url=f"http://{server.netloc}"))
     with pytest.raises(MalformedSecret, match="not base64"):
         app.invoke({}, LocalContext("ecr"))
+
+
+def test_broker_invoke_prints_the_expiry(moto, capsys, tmp_path, monkeypatch):
+    from broker.cli import main
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto.url)
+    path = tmp_path / "broker.json"
+    path.write_text(json.dumps(ecr_config()))
+    assert main(["invoke", "--config", str(path), "--alias", "ecr"]) == 0
+    err = capsys.readouterr().err
+    assert "note: this login expires in" in err

@@ -191,3 +191,34 @@ def test_a_registry_never_reached_is_not_said_to_refuse_the_login(env_login, clo
         app.invoke({}, None)
     assert "refused the login" not in str(info.value)
     assert "connection refused" in str(info.value)
+
+
+def test_a_refreshed_login_failing_the_preflight_is_read_once_more(registries, env_login, clock,
+                                                                     log_lines, monkeypatch):
+    from broker.login import Login
+
+    reader = registries.users["reader"]
+    good, stale = Login(reader.username, reader.password), Login(reader.username,
+                                                                 leaks.secret("old-password"))
+    env_login("reader")
+    app = app_for(registries.token, clock, "enforce", cache_ttl=60)
+    app.invoke({}, None)
+    backend = app.broker().backends["r"]
+    answers = iter([stale, good])  # the refresh meets a store mid-rotation, then the new one
+    monkeypatch.setattr(backend, "fetch", lambda: next(answers))
+    clock.advance(61)
+    assert app.invoke({}, None)["Credentials"]["Password"] == reader.password
+    assert log_lines()[-1]["preflight"] == "passed"
+
+
+def test_a_first_login_failing_the_preflight_is_not_read_twice(registries, env_login, clock,
+                                                                monkeypatch):
+    env_login("reader", leaks.secret("wrong-password"))
+    app = app_for(registries.token, clock, "enforce")
+    backend = app.broker().backends["r"]
+    calls = []
+    real = backend.fetch
+    monkeypatch.setattr(backend, "fetch", lambda: calls.append(1) or real())
+    with pytest.raises(PreflightFailed):
+        app.invoke({}, None)
+    assert len(calls) == 1
