@@ -47,11 +47,12 @@ package: install node_modules/.package-lock.json
 deploy: package
 	$(SLS_ENV) $(NPX) osls deploy --package .serverless --stage $(STAGE) --region $(REGION) $(SLS_ARGS)
 
-$(STAMP): pyproject.toml
+# The example ACR plugin is installed too: its tests run the plugin contract through the App.
+$(STAMP): pyproject.toml examples/plugins/broker-acr/pyproject.toml
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { echo "python3 venv missing: apt-get install python3-venv"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test]' -e examples/plugins/broker-acr
 	touch $@
 
 test: install system-deps node_modules/.package-lock.json

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -40,8 +41,11 @@ class Deps:
         self.wall = wall
 
     def expiring(self, login: Login, expires_at_epoch: float) -> Login:
-        """``login`` with its expiry (seconds since the epoch) moved onto ``clock``."""
+        """``login`` with its expiry (seconds since the epoch) moved onto ``clock``; an expiry
+        that is not a finite number (a store's NaN) is none: the TTL alone then bounds it."""
         left = expires_at_epoch - self.wall()
+        if not math.isfinite(left):
+            return login
         return Login(login.username, login.password, expires_at=self.clock() + left)
 
 RETRY_BASE_DELAY = 0.2

@@ -8,7 +8,9 @@ fixtures (``pytest_plugins = ["broker.testing"]``):
 - :class:`BackendContract`: serves a login, missing secret, cache hit, refetch after TTL;
 - :class:`DocumentContract`: stored documents (JSON and dockerconfigjson), malformed ones;
 - :class:`TextDocumentContract`: a store of text that may not be JSON at all;
-- :class:`RemoteContract`: denied access, stale-if-error while the store is down.
+- :class:`RemoteContract`: denied access, stale-if-error while the store is down;
+- :class:`MintedContract`: for a backend that mints (a :class:`MintingStore`): the login and
+  its expiry, the cache honouring it, denial, outage.
 
 Every password or token a test stores should come from :func:`secret`, which registers it:
 :func:`assert_clean` (and broker's own session-wide guard) then fail on any sign of it in a
@@ -145,10 +147,33 @@ def login() -> tuple[str, str]:
     return secret("username"), secret("password")
 
 
+class MintingStore(Store):
+    """A store that mints short-lived logins (ECR, ACR, ...) rather than keeping one.
+
+    ``mint(password)`` decides what the stand-in mints next (a store that cannot choose may
+    ignore it) and ``expected(password)`` is the login then served; each login lasts
+    ``lifetime`` seconds of the time of day, which starts at ``wall_start``.
+    """
+
+    lifetime = 3600.0
+    wall_start = 1_800_000_000.0
+    host = HOST
+
+    def mint(self, password: str) -> None:
+        raise NotImplementedError
+
+    def expected(self, password: str) -> tuple[str, str]:
+        raise NotImplementedError
+
+
 def make_app(store: Store, clock: Any, overrides: dict | None = None, **registry: Any) -> App:
-    config = {"registries": {REGISTRY: {"host": HOST, "backend": store.backend(),
-                                        "cache_ttl": TTL, "stale_if_error": STALE, **registry}}}
+    config = {"registries": {REGISTRY: {"host": getattr(store, "host", HOST),
+                                        "backend": store.backend(), "cache_ttl": TTL,
+                                        "stale_if_error": STALE, **registry}}}
     parts = {"environ": store.environ, "aws": store.aws, **(overrides or {})}
+    if isinstance(store, MintingStore):
+        started = clock()
+        parts.setdefault("wall", lambda: store.wall_start + clock() - started)
     return App(json.dumps(config), clock=clock, **parts)
 
 
@@ -293,3 +318,49 @@ class RemoteContract:
     def test_store_down_without_cache_is_unavailable(self, store, clock):
         store.down()
         expect_error(make_app(store, clock), BackendUnavailable, store)
+
+
+class MintedContract:
+    """For backends that mint: the login, its expiry honoured by the cache, denial, outage."""
+
+    def test_serves_the_minted_login_and_its_expiry(self, store, clock, log_lines):
+        password = secret("minted")
+        store.mint(password)
+        answer = invoke(make_app(store, clock, cache_ttl=86400))
+        username, expected_password = store.expected(password)
+        assert answer["Credentials"] == {"Username": username, "Password": expected_password}
+        assert abs(log_lines()[-1]["expires_in_s"] - store.lifetime) <= 1
+
+    def test_cached_until_a_skew_before_its_expiry(self, store, clock, log_lines):
+        store.mint(secret("minted"))
+        app = make_app(store, clock, cache_ttl=86400, expiry_skew=300)
+        invoke(app)
+        clock.advance(store.lifetime - 301)
+        invoke(app)
+        assert log_lines()[-1]["source"] == "cache"
+        store.mint(secret("minted"))
+        clock.advance(2)
+        invoke(app)
+        assert log_lines()[-1]["source"] == "backend"
+
+    def test_never_served_past_its_expiry(self, store, clock, log_lines):
+        store.mint(secret("minted"))
+        app = make_app(store, clock, cache_ttl=86400, stale_if_error=86400)
+        invoke(app)
+        store.down()
+        clock.advance(store.lifetime - 10)
+        invoke(app)
+        assert log_lines()[-1]["source"] == "stale"
+        clock.advance(11)
+        expect_error(app, BackendUnavailable, store)
+        store.up()
+
+    def test_denied(self, store, clock):
+        store.mint(secret("minted"))
+        with store.denied() as overrides:
+            expect_error(make_app(store, clock, overrides), AccessDenied, store)
+
+    def test_store_down_without_cache_is_unavailable(self, store, clock):
+        store.down()
+        expect_error(make_app(store, clock), BackendUnavailable, store)
+        store.up()

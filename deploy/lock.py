@@ -67,6 +67,10 @@ def lock(top_level: list[str]) -> dict:
                 digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
                 if digest not in entry["hashes"]:
                     entry["hashes"].append(digest)
+    for entry in packages.values():
+        # pip resolved the markers for the runtime: a requirement it did not download
+        # (say typing-extensions on Python < 3.8) does not apply there.
+        entry["requires"] = [name for name in entry["requires"] if name in packages]
     return {"python": RUNTIME, "platforms": PLATFORMS, "top_level": top_level,
             "packages": {k: {**v, "hashes": sorted(v["hashes"])} for k, v in sorted(packages.items())}}
 

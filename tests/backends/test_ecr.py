@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import datetime
 import json
+import secrets
 
 import pytest
 
@@ -15,6 +16,8 @@ from broker.aws import AwsClients
 from broker.cli import LocalContext
 from broker.config import parse_config
 from broker.errors import MalformedSecret
+from broker.testing import MintedContract, MintingStore
+from tests.backends.aws_store import AwsStore
 from tests.support.clock import FakeClock
 from tests.support.scripted import json_body
 
@@ -114,3 +117,35 @@ def test_broker_invoke_prints_the_expiry(moto, capsys, tmp_path, monkeypatch):
     assert main(["invoke", "--config", str(path), "--alias", "ecr"]) == 0
     err = capsys.readouterr().err
     assert "note: this login expires in" in err
+
+
+class EcrStore(AwsStore, MintingStore):
+    """moto's ECR behind a stoppable proxy; it mints ``<registry id>-auth-token``, expiring
+    at one fixed instant, so the time of day starts twelve hours before it."""
+
+    backend_type = "ecr"
+    lifetime = 12 * HOUR
+    wall_start = MOTO_EXPIRY - 12 * HOUR
+    host = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+
+    def __init__(self, aws, proxy) -> None:
+        super().__init__(aws, proxy)
+        self.ref = f"{secrets.randbelow(10**12):012d}"  # the registry id, named by errors
+
+    def backend(self) -> dict:
+        return {"type": "ecr", "registry_id": self.ref, "repositories": ["team/trainer"]}
+
+    def mint(self, password: str) -> None:
+        pass  # moto's token is fixed: the contract only needs one
+
+    def expected(self, password: str) -> tuple[str, str]:
+        return "AWS", f"{self.ref}-auth-token"
+
+
+@pytest.fixture
+def store(aws, moto, proxy_to):
+    return EcrStore(aws, proxy_to(moto))
+
+
+class TestEcr(MintedContract):
+    """The contract every minting backend passes, against moto in server mode."""

@@ -86,6 +86,10 @@ class ScriptedServer:
 
     def stop(self) -> None:
         self._stop.set()
+        try:  # wakes the accept loop, so the port is free again at once
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self._sock.close()
 
     def _remember_sni(self, sock: Any, name: str | None, context: Any) -> None:

@@ -6,6 +6,7 @@ import datetime
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -36,6 +37,8 @@ class TestCA:
 
     def server_context(self, name: str, folder: Path) -> ssl.SSLContext:
         """A server-side context presenting a certificate for ``name`` signed by this CA."""
+        import ipaddress
+
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import ec
@@ -43,8 +46,12 @@ class TestCA:
 
         key = ec.generate_private_key(ec.SECP256R1())
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        try:
+            alt: Any = x509.IPAddress(ipaddress.ip_address(name))
+        except ValueError:
+            alt = x509.DNSName(name)
         cert = (_builder(subject, self.cert.subject, key.public_key())  # type: ignore[attr-defined]
-                .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+                .add_extension(x509.SubjectAlternativeName([alt]), critical=False)
                 .sign(self.key, hashes.SHA256()))  # type: ignore[arg-type]
         cert_path, key_path = folder / f"{name}.crt", folder / f"{name}.key"
         cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))

@@ -1,0 +1,152 @@
+"""``acr``: an Azure Container Registry login minted from Entra ID (an example plugin).
+
+An Entra ID token (msal, client credentials: a secret or a federated assertion, each behind
+a reference) is exchanged at the registry's ``/oauth2/exchange`` for an ACR refresh token,
+served with ACR's fixed username and the refresh token's own expiry.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from backends.base import Backend
+from broker import refs, transport
+from broker.errors import AccessDenied, BackendUnavailable, BrokerError, ConfigError
+from broker.login import FormatProblem, Login, checked_login
+from broker.refs import SecretRef
+
+USERNAME = "00000000-0000-0000-0000-000000000000"
+SCOPE = "https://containerregistry.azure.net/.default"
+DEFAULT_LIFETIME = 3 * 3600  # ACR refresh tokens last three hours
+
+
+@dataclass(frozen=True, kw_only=True)
+class AcrSettings:
+    """``tenant_id``, ``client_id``, and one of ``client_secret`` or ``client_assertion``
+    (references); ``authority_host`` and ``ca_bundle`` for a sovereign cloud or a test."""
+
+    tenant_id: str
+    client_id: str
+    client_secret: SecretRef | None = None
+    client_assertion: SecretRef | None = None
+    authority_host: str = "https://login.microsoftonline.com"
+    ca_bundle: str | None = field(default=None)
+
+    def check(self) -> list[tuple[str, str]]:
+        problems = []
+        if (self.client_secret is None) == (self.client_assertion is None):
+            problems.append(("client_secret", "set exactly one of client_secret and "
+                                              "client_assertion (a reference)"))
+        if not self.authority_host.startswith("https://"):
+            problems.append(("authority_host", "must be an https URL"))
+        if self.ca_bundle is not None and not os.path.isfile(self.ca_bundle):
+            problems.append(("ca_bundle", f"no such file: {self.ca_bundle}"))
+        return problems
+
+
+class AcrBackend(Backend):
+    """An Entra ID token, then an ACR refresh token: two requests per token lifetime."""
+
+    type = "acr"
+    Settings = AcrSettings
+    distributions = ("msal", "requests")
+    attempt_cost = 3  # the reference, Entra ID, the exchange
+
+    @classmethod
+    def describe(cls, settings: AcrSettings) -> str:
+        return f"Entra ID app {settings.client_id} in tenant {settings.tenant_id}"
+
+    @classmethod
+    def network_hosts(cls, settings: AcrSettings) -> list[tuple[str, str]]:
+        from urllib.parse import urlsplit
+
+        return [("authority_host", urlsplit(settings.authority_host).hostname or "")]
+
+    def _fetch(self) -> Login:
+        session = transport.bounded_session(self.deps.deadline)
+        session.verify = self.settings.ca_bundle or True
+        entra_token = self._entra_token(session)
+        refresh_token = self._exchange(session, entra_token)
+        login = checked_login(USERNAME, refresh_token, "the username", "the refresh token")
+        return self.deps.expiring(login, _expiry(refresh_token, self.deps.wall()))
+
+    def _entra_token(self, session: Any) -> str:
+        import msal
+
+        s = self.settings
+        if s.client_secret:
+            credential: Any = self._secret(s.client_secret)
+        else:  # a callable: msal asks for the assertion when it needs one
+            assertion = self._secret(s.client_assertion)
+            credential = {"client_assertion": lambda: assertion}
+        app = msal.ConfidentialClientApplication(
+            s.client_id, client_credential=credential, http_client=session,
+            authority=f"{s.authority_host.rstrip('/')}/{s.tenant_id}", instance_discovery=False,
+            token_cache=msal.TokenCache())
+        answer = app.acquire_token_for_client(scopes=[SCOPE])
+        if "access_token" not in answer:
+            raise self.error(AccessDenied, f"Entra ID refused the client credentials "
+                                           f"({_word(answer.get('error'))})",
+                             "Check the tenant, the app registration and its secret or "
+                             "federated credential")
+        return answer["access_token"]
+
+    def _exchange(self, session: Any, entra_token: str) -> str:
+        host = self.registry.host
+        answer = session.post(f"https://{host}/oauth2/exchange", data={
+            "grant_type": "access_token", "service": host, "tenant": self.settings.tenant_id,
+            "access_token": entra_token}, timeout=self.registry.timeout)
+        if answer.status_code in (401, 403):
+            raise self.error(AccessDenied, f"the registry refused the Entra ID token (HTTP "
+                                           f"{answer.status_code})",
+                             "Give the app registration a pull role (AcrPull) on the registry")
+        if answer.status_code != 200:
+            raise self.error(BackendUnavailable, f"the registry's token exchange answered HTTP "
+                                                 f"{answer.status_code}", "Retry later")
+        try:
+            return json.loads(answer.content)["refresh_token"]
+        except (ValueError, KeyError, TypeError):
+            raise FormatProblem("the token exchange answered without a refresh_token") from None
+
+    def _secret(self, ref: SecretRef | None) -> str:
+        assert ref is not None
+        return refs.resolve(ref, self.deps, self._ref_error, timeout=self.registry.timeout)
+
+    def _ref_error(self, cls: type[BrokerError], problem: str, hint: str, ref: str) -> BrokerError:
+        return self.error(cls, f"the credential reference {ref}: {problem}", hint)
+
+    def translate(self, exc: Exception) -> BrokerError:
+        import requests
+
+        if isinstance(exc, requests.RequestException):
+            return self.error(BackendUnavailable, f"Entra ID or the registry did not answer "
+                                                  f"({type(exc).__name__})",
+                              "Retry; check network access to both")
+        if isinstance(exc, transport.TransportError):
+            if exc.kind == "too-large":
+                return self.error(ConfigError, "an answer larger than 1 MiB", "Check the hosts")
+            return self.error(BackendUnavailable, f"Entra ID or the registry did not answer "
+                                                  f"({exc.kind})", "Retry; check network access")
+        if isinstance(exc, ValueError):  # msal: an authority it cannot use
+            return self.error(ConfigError, f"msal refused the authority ({type(exc).__name__})",
+                              "Check authority_host and tenant_id")
+        return super().translate(exc)
+
+
+def _expiry(token: str, now: float) -> float:
+    """The refresh token's own ``exp`` (a JWT), else three hours from now."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return float(claims["exp"])
+    except (IndexError, ValueError, KeyError, TypeError):
+        return now + DEFAULT_LIFETIME
+
+
+def _word(value: Any) -> str:
+    text = str(value or "no error code")
+    return text if text.isidentifier() else "an unreadable error code"
