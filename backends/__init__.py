@@ -22,6 +22,7 @@ KNOWN = {
     "vault": "backends.vault:VaultBackend",
     "env": "backends.env:EnvBackend",
     "ecr": "backends.ecr:EcrBackend",
+    "gar": "backends.gar:GarBackend",
 }
 
 
@@ -41,13 +42,24 @@ def backend_class(name: str) -> type[Backend]:
     """The backend class registered under ``name``; KeyError lists the valid names."""
     if isinstance(name, str) and name in KNOWN:
         module_name, _, class_name = KNOWN[name].partition(":")
-        cls = getattr(importlib.import_module(module_name), class_name)
+        cls = getattr(_built_in(module_name), class_name)
     else:
         cls = _plugin_class(name)
     if getattr(cls, "type", None) != name:
         raise KeyError(f"{cls.__name__} declares type {getattr(cls, 'type', None)!r}, but is "
                        f"registered as {name!r}")
     return cls
+
+
+def _built_in(module_name: str) -> Any:
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        # deploy/build.py ships only the backends the configuration used when it ran
+        raise KeyError("a built-in backend this deployment was not packaged with: rebuild "
+                       "with a configuration that uses it (make package)") from None
 
 
 def _plugin_class(name: Any) -> type[Backend]:

@@ -59,11 +59,18 @@ class Backend:
     Settings: ClassVar[type]
     remote: ClassVar[bool] = True  # False: no network, so no attempt budget to respect
     deployable: ClassVar[bool] = True  # False: deploy/build.py refuses it unless told otherwise
+    loggers: ClassVar[tuple[str, ...]] = ()
+    """Its client libraries' loggers, held at WARNING like botocore's (their DEBUG output
+    carries tokens)."""
 
     def __init__(self, registry: Registry, deps: Deps) -> None:
         self.registry = registry
         self.settings: Any = registry.backend
         self.deps = deps
+        if self.loggers:
+            from broker import log
+
+            log.quiet_libraries(self.loggers)
 
     @property
     def reference(self) -> str:

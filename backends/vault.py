@@ -108,6 +108,7 @@ class VaultBackend(Backend):
     type = "vault"
     Settings = VaultSettings
     distributions = ("hvac", "requests")
+    loggers = ("hvac",)
 
     @classmethod
     def deploy_notes(cls, settings: VaultSettings) -> list[str]:

@@ -2,7 +2,7 @@
 
 The clients' own loggers are held at WARNING whatever level the broker or Lambda's runtime
 asks for: at DEBUG, botocore logs every response body (a fetched secret among them),
-urllib3 and requests their headers, hvac its requests.
+urllib3 and requests their headers; a backend adds its own client's (``Backend.loggers``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import Any, TextIO
 
 LOGGER_NAME = "broker"
 logger = logging.getLogger(LOGGER_NAME)
-QUIET_LIBRARIES = ("botocore", "boto3", "s3transfer", "urllib3", "requests", "hvac")
+QUIET_LIBRARIES = ("botocore", "boto3", "s3transfer", "urllib3", "requests")
+_quiet = set(QUIET_LIBRARIES)
 
 
 class JsonFormatter(logging.Formatter):
@@ -56,12 +57,15 @@ def setup(level: str | None = None, stream_name: str = "stdout",
     return logger
 
 
-def quiet_libraries() -> None:
-    """Hold every client library logger (and any child given its own level) at WARNING+."""
-    names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] in QUIET_LIBRARIES]
-    for name in {*QUIET_LIBRARIES, *names}:
+def quiet_libraries(more: tuple[str, ...] = ()) -> None:
+    """Hold every client library logger (and any child given its own level) at WARNING+;
+    ``more`` adds a backend's libraries (Backend.loggers), kept for later calls."""
+    _quiet.update(more)
+    names = [n for n in logging.root.manager.loggerDict
+             if any(n == q or n.startswith(f"{q}.") for q in _quiet)]
+    for name in {*_quiet, *names}:
         library = logging.getLogger(name)
-        if library.level < logging.WARNING and (library.level or name in QUIET_LIBRARIES):
+        if library.level < logging.WARNING and (library.level or name in _quiet):
             library.setLevel(logging.WARNING)
 
 

@@ -46,6 +46,14 @@ PRESETS: dict[str, Preset] = {
                   "      region: us-east-1\n"
                   "      repositories: [team/trainer]   # what the function may pull: the IAM "
                   "grants exactly these\n"),
+    "gar": Preset("Google Artifact Registry: a token minted from the function's own AWS identity "
+                  "(workload identity federation), no stored secret", "us-docker.pkg.dev", (), "",
+                  "PROJECT/REPOSITORY/IMAGE",
+                  "      type: gar\n"
+                  "      # the pool's AWS provider, trusting the function's role (BrokerRoleArn)\n"
+                  "      audience: //iam.googleapis.com/projects/123456789012/locations/global/"
+                  "workloadIdentityPools/aws/providers/broker\n"
+                  "      service_account: puller@my-project.iam.gserviceaccount.com   # optional\n"),
 }
 
 HEADER = """\

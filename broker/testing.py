@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import io
 import json
+import logging
 import secrets as _random
 import traceback
 from collections.abc import Iterator
@@ -177,6 +179,33 @@ def make_app(store: Store, clock: Any, overrides: dict | None = None, **registry
     return App(json.dumps(config), clock=clock, **parts)
 
 
+@contextlib.contextmanager
+def everything_logged_at_debug() -> Iterator[io.StringIO]:
+    """What every logger writes while the root logger is at DEBUG, as Lambda's runtime sets
+    it with AWS_LAMBDA_LOG_LEVEL=DEBUG (the broker's own lines included)."""
+    root, output = logging.getLogger(), io.StringIO()
+    handler, before = logging.StreamHandler(output), root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield output
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(before)
+
+
+def invoke_at_debug(store: Store, clock: Any) -> str:
+    """Invoke with the broker and the root logger at DEBUG; everything logged, broker's too."""
+    app = make_app(store, clock, {"environ": {**store.environ, "BROKER_LOG_LEVEL": "DEBUG"}})
+    with everything_logged_at_debug() as output:
+        logging.getLogger("broker").addHandler(logging.StreamHandler(output))
+        try:
+            invoke(app)
+        finally:
+            logging.getLogger("broker").handlers.pop()
+    return output.getvalue()
+
+
 def invoke(app: App) -> dict:
     return app.invoke({}, LocalContext())
 
@@ -203,6 +232,12 @@ class BackendContract:
         assert line["event"] == "credentials_served"
         assert (line["registry"], line["backend"], line["source"]) == (
             REGISTRY, store.backend_type, "backend")
+
+    def test_debug_logs_carry_no_secret(self, store, clock):
+        store.put_login(*login())
+        logged = invoke_at_debug(store, clock)
+        assert "credentials_served" in logged
+        assert not leaks_in(logged), f"DEBUG logs carry {leaks_in(logged)}"
 
     def test_missing_secret_is_secret_not_found(self, store, clock, log_lines):
         app = make_app(store, clock)
@@ -330,6 +365,12 @@ class MintedContract:
         username, expected_password = store.expected(password)
         assert answer["Credentials"] == {"Username": username, "Password": expected_password}
         assert abs(log_lines()[-1]["expires_in_s"] - store.lifetime) <= 1
+
+    def test_debug_logs_carry_no_token(self, store, clock):
+        store.mint(secret("minted"))
+        logged = invoke_at_debug(store, clock)
+        assert "credentials_served" in logged
+        assert not leaks_in(logged), f"DEBUG logs carry {leaks_in(logged)}"
 
     def test_cached_until_a_skew_before_its_expiry(self, store, clock, log_lines):
         store.mint(secret("minted"))

@@ -90,7 +90,7 @@ def _build(args: argparse.Namespace) -> int:
     out = Path(args.out)
     shutil.rmtree(out, ignore_errors=True)
     stage = out / "stage"
-    _stage_code(stage)
+    _stage_code(stage, config)
     _stage_plugins(config, stage)
     packaged = _stage_config(anchor_paths(read_document(source), folder_of(source, {})), stage)
     pin = pins.pin_of(packaged, document["iamStatements"])
@@ -254,12 +254,15 @@ def needed_packages(config: Config, runtime_source: str) -> list[str]:
 NOT_SHIPPED = {"broker/testing.py"}  # plugins' test kit: pytest, never imported by the function
 
 
-def _stage_code(stage: Path) -> None:
-    """Only the code: ``*.py`` files, so a stray ``.env`` or note beside it never ships."""
+def _stage_code(stage: Path, config: Config) -> None:
+    """Only the code: ``*.py`` files, so a stray ``.env`` or note beside it never ships; of the
+    built-in backends, only those the configuration uses (the pin keeps it from changing)."""
+    unused = {f"{backends.KNOWN[name].split(':')[0].replace('.', '/')}.py"
+              for name in set(backends.KNOWN) - config.backend_types()}
     for package in ("broker", "backends"):
         for path in sorted((ROOT / package).rglob("*.py")):
             if "__pycache__" not in path.parts and \
-                    path.relative_to(ROOT).as_posix() not in NOT_SHIPPED:
+                    path.relative_to(ROOT).as_posix() not in NOT_SHIPPED | unused:
                 target = stage / path.relative_to(ROOT)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(path, target)

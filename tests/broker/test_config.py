@@ -193,3 +193,12 @@ def test_missing_ssm_parameter_source(moto):
     with pytest.raises(ConfigError) as info:
         load_config("ssm:/broker/nothing-here", environ={}, aws=AwsClients(endpoint_url=moto.url))
     assert "ssm:/broker/nothing-here" in str(info.value) and "does not exist" in str(info.value)
+
+
+def test_a_built_in_backend_left_out_of_the_package_is_a_config_problem(monkeypatch):
+    # deploy/build.py ships only the backend modules the configuration uses
+    monkeypatch.setitem(backends.KNOWN, "ghost", "backends.ghost:GhostBackend")
+    with pytest.raises(ConfigError) as info:
+        parse_config({"registries": {"g": {"host": "r.example", "backend": {"type": "ghost"}}}}, "t")
+    assert "registries.g.backend.type: a built-in backend this deployment was not packaged " \
+           "with: rebuild" in str(info.value)

@@ -62,3 +62,26 @@ def test_a_secret_in_another_region_than_the_stage_warns(tmp_path):
     quiet = build(config({**SM, "secret_id": arn, "region": "eu-west-1"}), tmp_path / "b",
                   "--region", "us-east-1")
     assert quiet.returncode == 0 and "warning" not in quiet.stderr
+
+
+GAR = {"type": "gar", "audience": "//iam.googleapis.com/projects/1/locations/global/"
+                                  "workloadIdentityPools/aws/providers/broker"}
+
+
+def test_gar_vendors_google_auth_and_needs_no_iam_statement(tmp_path):
+    import zipfile
+
+    proc = build(config(GAR, host="us-docker.pkg.dev"), tmp_path, "--arch", "x86_64")
+    assert proc.returncode == 0, proc.stderr
+    with zipfile.ZipFile(tmp_path / "build" / "broker.zip") as archive:
+        tops = {name.split("/")[0] for name in archive.namelist()}
+    assert {"google", "cryptography", "requests"} <= tops and "hvac" not in tops
+    deploy = json.loads((tmp_path / "build" / "deploy.json").read_text())
+    assert not any("sts:" in json.dumps(s) or "gar" in s.get("Sid", "").lower()
+                   for s in deploy["iamStatements"])
+
+
+def test_gar_sending_the_signed_identity_to_loopback_is_refused(tmp_path):
+    backend = {**GAR, "token_url": "https://127.0.0.1:8443/v1/token"}
+    refused(build(config(backend, host="us-docker.pkg.dev"), tmp_path),
+            "registries.r.backend.token_url", "loopback or link-local")

@@ -140,6 +140,16 @@ def test_packaged_handler_runs_from_the_zip(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1] == "zip-user"
+    # only the backends the configuration uses are shipped; the pin refuses another one
+    assert not (tmp_path / "task" / "backends" / "vault.py").exists()
+    swapped = json.dumps({"registries": {"local": {"host": "r.example", "backend": {
+        "type": "gar", "audience": "//iam.googleapis.com/projects/1/locations/global/"
+                                   "workloadIdentityPools/p/providers/q"}}}})
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path / "task",
+                          env={**env, "BROKER_CONFIG": swapped}, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode != 0
+    assert "redeploy (make package" in proc.stderr and "ModuleNotFoundError" not in proc.stderr
 
 
 def lint(template: dict, tmp_path) -> None:

@@ -88,7 +88,19 @@ def stores(aws, openbao, registries, store_proxy):
     return logins, token
 
 
-def _registry_blocks(registries, openbao_url: str) -> dict:
+@pytest.fixture(scope="session")
+def google(aws, moto, tmp_path_factory):
+    """Google's STS and IAM Credentials on loopback, trusting one moto IAM user; the gar
+    registry's service account token is minted as ``google.minted``."""
+    from tests.support.google import GoogleStandIns
+
+    stand_ins = GoogleStandIns(tmp_path_factory.mktemp("google"), aws, moto, impersonate=True)
+    stand_ins.mint(leaks.secret("gar-token"))
+    yield stand_ins
+    stand_ins.down()
+
+
+def _registry_blocks(registries, openbao_url: str, google) -> dict:
     def sm(secret_id: str) -> dict:
         return {"type": "secretsmanager", "secret_id": f"e2e/{secret_id}"}
 
@@ -103,6 +115,7 @@ def _registry_blocks(registries, openbao_url: str) -> dict:
             "type": "vault", "address": openbao_url, "insecure": True, "path": "e2e/vault",
             "auth": {"method": "token", "token": {"env": "E2E_VAULT_TOKEN"}}}},
         "missing": {"host": "missing.example", "backend": sm("no-such-secret")},
+        "gar": {"host": google.host, "backend": google.backend()},
         "enforced": checked(registries.token, "reader", "enforce"),
     }
     for kind in ("token", "basic"):
@@ -126,10 +139,10 @@ def _aws_env(store_proxy) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def deployed(stores, registries, openbao, store_proxy, tmp_path_factory) -> Deployment:
+def deployed(stores, registries, openbao, store_proxy, google, tmp_path_factory) -> Deployment:
     """broker.yml with every backend and the registries, packaged for this machine."""
     logins, token = stores
-    config = {"registries": _registry_blocks(registries, openbao.url)}
+    config = {"registries": _registry_blocks(registries, openbao.url, google)}
     return _deploy(config, tmp_path_factory.mktemp("e2e-packaged"), _aws_env(store_proxy), logins,
                    "--env", f"E2E_VAULT_TOKEN={token}")
 

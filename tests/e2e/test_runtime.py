@@ -30,6 +30,16 @@ def test_each_backend_is_served_through_its_alias(lambda_tools, deployed, alias)
     assert_clean(runtime)
 
 
+def test_gar_mints_with_the_vendored_google_auth(lambda_tools, deployed, google):
+    """google-auth and its compiled cryptography, from the zip, sign the function's AWS
+    identity; the stand-in has AWS verify it, then the service account's token is served."""
+    with deployed.run(lambda_tools, "gar", **google.environment) as runtime:
+        assert served(runtime.invoke({})) == ("oauth2accesstoken", google.minted)
+    assert google.replays[-1] == 200 and google.wrong == []
+    assert 3500 < runtime.log_lines()[-1]["expires_in_s"] <= 3600
+    assert_clean(runtime)
+
+
 def test_a_second_invocation_is_served_from_the_cache(lambda_tools, deployed, store_proxy):
     with deployed.run(lambda_tools, "sm") as runtime:
         served(runtime.invoke({}))

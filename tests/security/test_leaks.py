@@ -98,5 +98,5 @@ def test_debug_logging_never_prints_a_fetched_secret(aws, moto, root_logs_at_deb
     out = capsys.readouterr().out
     assert "credentials_served" in out
     assert password not in out
-    for name in ("botocore", "urllib3", "hvac", "requests"):
+    for name in ("botocore", "urllib3", "requests"):
         assert logging.getLogger(name).getEffectiveLevel() >= logging.WARNING

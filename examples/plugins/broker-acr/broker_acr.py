@@ -54,6 +54,7 @@ class AcrBackend(Backend):
     type = "acr"
     Settings = AcrSettings
     distributions = ("msal", "requests")
+    loggers = ("msal",)
     attempt_cost = 3  # the reference, Entra ID, the exchange
 
     @classmethod

@@ -1,0 +1,241 @@
+"""``gar``: a Google Artifact Registry login minted from the function's own AWS identity.
+
+Workload identity federation, with no stored secret: google-auth signs an STS
+``GetCallerIdentity`` request with the function's AWS credentials (the request is never sent
+to AWS), Google's STS verifies it and answers a federated access token, which IAM Credentials
+optionally exchanges for a ``service_account``'s token. The login is ``oauth2accesstoken``
+and that token, with its own expiry.
+
+The signed request proves the function's AWS identity to whoever receives it for fifteen
+minutes, so it goes only to an https ``*.googleapis.com`` host (or, for a local test, a
+loopback address, which deploy/build.py refuses).
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from backends.base import Backend
+from broker import aws, transport
+from broker.aws import REGION, ROLE_ARN
+from broker.errors import AccessDenied, BackendUnavailable, BrokerError, ConfigError, SecretNotFound
+from broker.login import Login, checked_login
+
+USERNAME = "oauth2accesstoken"
+SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+SUBJECT_TOKEN_TYPE = "urn:ietf:params:aws:token-type:aws4_request"
+AUDIENCE = {"pattern": (re.compile(
+    r"//iam\.googleapis\.com/projects/[0-9]+/locations/global/workloadIdentityPools/"
+    r"[a-z0-9-]+/providers/[a-z0-9-]+"),
+    "must be the provider's full name: //iam.googleapis.com/projects/NUMBER/locations/global/"
+    "workloadIdentityPools/POOL/providers/PROVIDER")}
+SERVICE_ACCOUNT = {"pattern": (re.compile(r"[a-z0-9-]+@[a-z0-9.-]+\.gserviceaccount\.com"),
+                               "must be a service account email (NAME@PROJECT.iam.gserviceaccount.com)")}
+_GOOGLE_HOST = re.compile(r"([a-z0-9-]+\.)+googleapis\.com")
+
+
+@dataclass(frozen=True, kw_only=True)
+class GarSettings:
+    """``audience`` (the workload identity pool provider), ``service_account`` to impersonate
+    (optional: without it the federated token itself pulls), ``region`` to sign for and
+    ``role_arn`` to sign as (default the function's own); ``token_url``,
+    ``iam_credentials_url`` and ``ca_bundle`` for a private endpoint or a test."""
+
+    audience: str = field(metadata=AUDIENCE)
+    service_account: str | None = field(default=None, metadata=SERVICE_ACCOUNT)
+    region: str | None = field(default=None, metadata=REGION)
+    role_arn: str | None = field(default=None, metadata=ROLE_ARN)
+    token_url: str = "https://sts.googleapis.com/v1/token"
+    iam_credentials_url: str = "https://iamcredentials.googleapis.com"
+    ca_bundle: str | None = None
+
+    def check(self) -> list[tuple[str, str]]:
+        problems = [(key, problem) for key in ("token_url", "iam_credentials_url")
+                    for problem in _endpoint_problems(getattr(self, key))]
+        if self.ca_bundle is not None and not os.path.isfile(self.ca_bundle):
+            problems.append(("ca_bundle", f"no such file: {self.ca_bundle}"))
+        return problems
+
+
+def _endpoint_problems(url: str) -> list[str]:
+    """An endpoint the signed AWS identity may go to: https, on googleapis.com or loopback."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        return ["must be an https URL"]
+    if parts.scheme != "https" or parts.username or parts.password or not port_ok:
+        return ["must be an https URL without credentials"]
+    if not (_GOOGLE_HOST.fullmatch(host) or _loopback(host)):
+        return ["must be on googleapis.com: it receives the function's signed AWS identity"]
+    return []
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class GarBackend(Backend):
+    """One STS exchange (and one impersonation) per token lifetime; no stored secret."""
+
+    type = "gar"
+    Settings = GarSettings
+    distributions = ("google-auth", "requests")
+    loggers = ("google.auth",)
+
+    @classmethod
+    def iam_grants(cls, settings: GarSettings) -> list[Any]:
+        """None for the function's own identity (signing GetCallerIdentity needs no permission);
+        ``sts:AssumeRole`` on ``role_arn`` when it signs as that role."""
+        from broker import iam
+
+        return [iam.Grant(iam.ASSUME, settings.role_arn)] if settings.role_arn else []
+
+    @classmethod
+    def describe(cls, settings: GarSettings) -> str:
+        who = f" as {settings.service_account}" if settings.service_account else ""
+        return f"workload identity provider {settings.audience}{who}"
+
+    @classmethod
+    def network_hosts(cls, settings: GarSettings) -> list[tuple[str, str]]:
+        found = [("token_url", urlsplit(settings.token_url).hostname or "")]
+        if settings.service_account:
+            found.append(("iam_credentials_url", urlsplit(settings.iam_credentials_url).hostname or ""))
+        return found
+
+    @classmethod
+    def deploy_notes(cls, settings: GarSettings) -> list[str]:
+        signer = settings.role_arn or "the function's execution role (stack output BrokerRoleArn)"
+        reader = settings.service_account or "the federated principal"
+        notes = [f"Google: the workload identity pool's AWS provider must trust {signer}; grant "
+                 f"{reader} roles/artifactregistry.reader on the repositories"]
+        if settings.service_account:
+            notes.append(f"Google: grant the federated principal roles/iam.workloadIdentityUser "
+                         f"on {settings.service_account}")
+        return notes
+
+    def __init__(self, registry: Any, deps: Any) -> None:
+        super().__init__(registry, deps)
+        # At init, not in the first invocation: google-auth with cryptography takes ~100 ms.
+        import google.auth.aws  # noqa: F401
+        import google.auth.transport.requests  # noqa: F401
+
+        self._last: tuple[str, int] | None = None  # the host last asked, and its answer's status
+
+    @property
+    def attempt_cost(self) -> int:
+        return 2 if self.settings.service_account else 1
+
+    def _fetch(self) -> Login:
+        from google.auth import aws as google_aws
+
+        self._last = None
+        s = self.settings
+        credentials = google_aws.Credentials(
+            audience=s.audience, subject_token_type=SUBJECT_TOKEN_TYPE, token_url=s.token_url,
+            aws_security_credentials_supplier=_AwsIdentity(self), scopes=[SCOPE],
+            service_account_impersonation_url=self._impersonation_url())
+        credentials.refresh(self._request())
+        login = checked_login(USERNAME, credentials.token, "the username", "the access token")
+        expiry = credentials.expiry.replace(tzinfo=datetime.UTC).timestamp()
+        return self.deps.expiring(login, expiry)
+
+    def _impersonation_url(self) -> str | None:
+        account = self.settings.service_account
+        return account and (f"{self.settings.iam_credentials_url.rstrip('/')}/v1/projects/-/"
+                            f"serviceAccounts/{account}:generateAccessToken")
+
+    def _request(self) -> Any:
+        """google-auth's transport over a bounded session, recording each answer's status."""
+        from google.auth.transport.requests import Request
+
+        session = transport.bounded_session(self.deps.deadline)
+        session.verify = self.settings.ca_bundle or True
+        inner, timeout = Request(session), self.registry.timeout
+
+        def request(url: str, method: str = "GET", **kwargs: Any) -> Any:
+            self._last = (urlsplit(url).hostname or "", 0)
+            kwargs["timeout"] = timeout
+            response = inner(url, method, **kwargs)
+            self._last = (self._last[0], response.status)
+            return response
+        return request
+
+    def aws_identity(self) -> tuple[Any, str]:
+        """The frozen AWS credentials to sign with, and the region to sign for."""
+        assert self.deps.aws is not None, "gar signs with the function's AWS identity"
+        session = self.deps.aws.session(self.settings.role_arn)
+        credentials = session.get_credentials()
+        region = self.settings.region or self.deps.aws.region()
+        if credentials is None or not region:
+            missing = "AWS credentials" if credentials is None else "an AWS region"
+            raise self.error(ConfigError, f"the function has no {missing} to sign with",
+                             "Set `region` in the backend block, or run where AWS_REGION is set")
+        return credentials.get_frozen_credentials(), region
+
+    def translate(self, exc: Exception) -> BrokerError:
+        import google.auth.exceptions as google
+
+        if isinstance(exc, google.DefaultCredentialsError):  # settings google-auth refused
+            return self.error(ConfigError, f"google-auth refused the settings "
+                                           f"({type(exc).__name__})", "Check audience and the URLs")
+        if isinstance(exc, transport.Redirected):
+            return self.error(ConfigError, f"Google answered HTTP {exc.status} with a redirect, "
+                                           f"which is never followed: the signed identity or the "
+                                           f"token would go along", "Point token_url and "
+                                                                   "iam_credentials_url at Google")
+        if isinstance(exc, (google.RefreshError, google.OAuthError)) and self._last:
+            return self._refused(*self._last)
+        if isinstance(exc, (google.TransportError, transport.TransportError)):
+            return self.error(BackendUnavailable, f"Google did not answer ({_kind(exc)})",
+                              "Retry; check the function's network access to googleapis.com")
+        if isinstance(exc, (ValueError, TypeError, OverflowError, KeyError)):
+            return self.error(BackendUnavailable, f"Google answered a token without a usable "
+                                                  f"expiry ({type(exc).__name__})", "Retry later")
+        return aws.translate(exc, self.error) or super().translate(exc)
+
+    def _refused(self, host: str, status: int) -> BrokerError:
+        at_sts = host == urlsplit(self.settings.token_url).hostname
+        where = f"Google's STS ({host})" if at_sts else f"IAM Credentials ({host})"
+        if status in (400, 401, 403):
+            hint = ("Check `audience` is the provider's full name and that the pool's AWS provider "
+                    "trusts this account and role" if at_sts else
+                    "Grant the federated principal roles/iam.workloadIdentityUser on the service "
+                    "account")
+            return self.error(AccessDenied, f"{where} refused the exchange (HTTP {status})", hint)
+        if status == 404:
+            return self.error(SecretNotFound, f"{where} knows no such "
+                                              f"{'provider' if at_sts else 'service account'}",
+                              "Check `audience` and `service_account`")
+        return self.error(BackendUnavailable, f"{where} answered HTTP {status}", "Retry later")
+
+
+class _AwsIdentity:
+    """google-auth's AWS credentials supplier (duck-typed: subclassing its ABC would import
+    google-auth with this module), backed by the backend's botocore session."""
+
+    def __init__(self, backend: GarBackend) -> None:
+        self.backend = backend
+
+    def get_aws_security_credentials(self, context: Any, request: Any) -> Any:
+        from google.auth.aws import AwsSecurityCredentials
+
+        frozen, _ = self.backend.aws_identity()
+        return AwsSecurityCredentials(frozen.access_key, frozen.secret_key, frozen.token)
+
+    def get_aws_region(self, context: Any, request: Any) -> str:
+        return self.backend.aws_identity()[1]
+
+
+def _kind(exc: Exception) -> str:
+    return getattr(exc, "kind", None) or type(exc).__name__
