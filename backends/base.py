@@ -41,11 +41,8 @@ class Deps:
         self.wall = wall
 
     def expiring(self, login: Login, expires_at_epoch: float) -> Login:
-        """``login`` with its expiry (seconds since the epoch) moved onto ``clock``; an expiry
-        that is not a finite number (a store's NaN) is none: the TTL alone then bounds it."""
+        """``login`` with its expiry (seconds since the epoch) moved onto ``clock``."""
         left = expires_at_epoch - self.wall()
-        if not math.isfinite(left):
-            return login
         return Login(login.username, login.password, expires_at=self.clock() + left)
 
 RETRY_BASE_DELAY = 0.2
@@ -111,6 +108,12 @@ class Backend:
         return []
 
     @classmethod
+    def check_together(cls, settings: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+        """``(registry, key, problem)`` for rules across every registry using this backend
+        (``settings`` by registry name); none by default."""
+        return []
+
+    @classmethod
     def deploy_notes(cls, settings: Any) -> list[str]:
         """What a deployment needs besides the derived IAM statements (said by plan, iam-policy)."""
         return []
@@ -155,7 +158,7 @@ class Backend:
 
     def _fetch_once(self) -> Login:
         try:
-            return self._fetch()
+            return self._unexpired(self._fetch())
         except BrokerError:
             raise
         except FormatProblem as exc:
@@ -168,6 +171,21 @@ class Backend:
 
     def _fetch(self) -> Login:
         raise NotImplementedError
+
+    def _unexpired(self, login: Login) -> Login:
+        """A minted login, checked: its expiry a finite time still ahead (one already past, from
+        a skewed clock or a hostile answer, is useless to a client; NaN would defeat the cache)."""
+        at, now = login.expires_at, self.deps.clock()
+        if at is None:
+            return login
+        if not math.isfinite(at):
+            raise self.error(MalformedSecret, "the store answered a login whose expiry is not a "
+                                              "number", "Check what answers for the store")
+        if at <= now:
+            raise self.error(MalformedSecret, f"the store answered a login that expired "
+                                              f"{now - at:.0f} s ago", "Check the function's "
+                                              "clock and the store's")
+        return login
 
     def forget(self) -> None:
         """Drop any secret the backend holds between calls (a Vault token); see SnapStart."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,30 @@ class EcrBackend(AwsBackend):
         return [iam.Grant(("ecr:GetAuthorizationToken",), "*"),
                 *(iam.Grant(pull, f"arn:{iam.PARTITION}:ecr:{region}:{account}:repository/{name}")
                   for name in settings.repositories)]
+
+    @classmethod
+    def check_together(cls, settings: Mapping[str, EcrSettings]) -> list[tuple[str, str, str]]:
+        """Each ``ecr`` registry signs as its own identity. An ECR token carries every pull
+        grant of the identity that asked for it, in any registry: two registries minting as
+        one identity would let either alias's invokers pull the other's repositories."""
+        first: dict[str | None, str] = {}
+        problems = []
+        for name, s in settings.items():
+            other = first.setdefault(s.role_arn, name)
+            if other != name:
+                who = f"role {s.role_arn}" if s.role_arn else "the function's own role"
+                problems.append((name, "role_arn", f"the ecr registry '{other}' mints as {who} "
+                                 "too; a token carries all its identity's pull grants, so each "
+                                 "alias would pull the other's repositories: give each ecr "
+                                 "registry its own role_arn"))
+        return problems
+
+    @classmethod
+    def deploy_notes(cls, settings: EcrSettings) -> list[str]:
+        if not settings.role_arn:
+            return []
+        return [f"the token carries {settings.role_arn}'s permissions: let that role "
+                f"GetAuthorizationToken and pull exactly {', '.join(settings.repositories)}"]
 
     @classmethod
     def describe(cls, settings: EcrSettings) -> str:

@@ -37,7 +37,12 @@ AUDIENCE = {"pattern": (re.compile(
     "workloadIdentityPools/POOL/providers/PROVIDER")}
 SERVICE_ACCOUNT = {"pattern": (re.compile(r"[a-z0-9-]+@[a-z0-9.-]+\.gserviceaccount\.com"),
                                "must be a service account email (NAME@PROJECT.iam.gserviceaccount.com)")}
-_GOOGLE_HOST = re.compile(r"([a-z0-9-]+\.)+googleapis\.com")
+_ENDPOINTS = {  # key: (Google's host for it, its Private Service Connect form, its path)
+    "token_url": ("sts.googleapis.com", re.compile(r"sts-[a-z0-9-]+\.p\.googleapis\.com"),
+                  ("/v1/token",)),
+    "iam_credentials_url": ("iamcredentials.googleapis.com",
+                            re.compile(r"iamcredentials-[a-z0-9-]+\.p\.googleapis\.com"), ("/",)),
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,25 +61,30 @@ class GarSettings:
     ca_bundle: str | None = None
 
     def check(self) -> list[tuple[str, str]]:
-        problems = [(key, problem) for key in ("token_url", "iam_credentials_url")
-                    for problem in _endpoint_problems(getattr(self, key))]
+        problems = [(key, problem) for key in _ENDPOINTS
+                    for problem in _endpoint_problems(key, getattr(self, key))]
         if self.ca_bundle is not None and not os.path.isfile(self.ca_bundle):
             problems.append(("ca_bundle", f"no such file: {self.ca_bundle}"))
         return problems
 
 
-def _endpoint_problems(url: str) -> list[str]:
-    """An endpoint the signed AWS identity may go to: https, on googleapis.com or loopback."""
+def _endpoint_problems(key: str, url: str) -> list[str]:
+    """Where the signed AWS identity (token_url) or the federated token (iam_credentials_url)
+    may go: Google's own endpoint for it (or its Private Service Connect name), or, for
+    tests, a loopback address; https, its own path, nothing else."""
+    from broker import netguard
+
+    host, private, paths = _ENDPOINTS[key]
     try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port_ok = parts.port is None or parts.port > 0
-    except ValueError:
-        return ["must be an https URL"]
-    if parts.scheme != "https" or parts.username or parts.password or not port_ok:
-        return ["must be an https URL without credentials"]
-    if not (_GOOGLE_HOST.fullmatch(host) or _loopback(host)):
-        return ["must be on googleapis.com: it receives the function's signed AWS identity"]
+        target = netguard.parse_url(url, {"https"})
+    except netguard.Refused as exc:
+        return [f"must be an https URL: {exc.args[0]} was given"]
+    if not (target.host == host or private.fullmatch(target.host) or _loopback(target.host)):
+        return [f"must be on {host} (or its Private Service Connect name, "
+                f"{private.pattern.replace(chr(92), '')}): it receives "
+                f"{'the signed AWS identity' if key == 'token_url' else 'the federated token'}"]
+    if target.path not in paths or "#" in url:
+        return [f"must have the path {paths[0]} and no query or fragment"]
     return []
 
 
@@ -91,7 +101,7 @@ class GarBackend(Backend):
     type = "gar"
     Settings = GarSettings
     distributions = ("google-auth", "requests")
-    loggers = ("google.auth",)
+    loggers = ("google.auth", "google.oauth2")
 
     @classmethod
     def iam_grants(cls, settings: GarSettings) -> list[Any]:
@@ -213,6 +223,9 @@ class GarBackend(Backend):
                     "Grant the federated principal roles/iam.workloadIdentityUser on the service "
                     "account")
             return self.error(AccessDenied, f"{where} refused the exchange (HTTP {status})", hint)
+        if status == 200:
+            return self.error(BackendUnavailable, f"{where} answered without a usable token or "
+                                                  f"expiry", "Retry later")
         if status == 404:
             return self.error(SecretNotFound, f"{where} knows no such "
                                               f"{'provider' if at_sts else 'service account'}",

@@ -341,7 +341,18 @@ def _registries(raw_registries: dict, defaults: Defaults, environ: Mapping[str, 
         registry = _registry(str(name), raw, defaults, environ, path, problems)
         if registry and not name_problem:
             parsed[name] = registry
+    problems.extend(_across_registries(parsed))
     return parsed
+
+
+def _across_registries(parsed: dict[str, Registry]) -> schema.Problems:
+    """Each backend type's rules across the registries that use it (Backend.check_together)."""
+    by_type: dict[str, dict[str, Any]] = {}
+    for name, registry in parsed.items():
+        by_type.setdefault(registry.backend_type, {})[name] = registry.backend
+    return [(f"registries.{name}.backend.{key}", message)
+            for backend_type, settings in by_type.items()
+            for name, key, message in backends.backend_class(backend_type).check_together(settings)]
 
 
 def _name_problem(name: Any, seen: dict[str, str]) -> str | None:

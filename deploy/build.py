@@ -36,6 +36,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -278,6 +279,7 @@ def _stage_plugins(config: Config, stage: Path) -> None:
         spec = importlib.util.find_spec(top)
         if spec is None or spec.origin is None:
             raise BuildError(f"the plugin for backend type {name!r} ({top}) cannot be found")
+        _stage_entry_points(backends.plugin_distribution(name), stage)
         origin = Path(spec.origin)
         if origin.name != "__init__.py":  # a single module
             shutil.copyfile(origin, stage / origin.name)
@@ -287,6 +289,15 @@ def _stage_plugins(config: Config, stage: Path) -> None:
                 target = stage / top / path.relative_to(origin.parent)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(path, target)
+
+
+def _stage_entry_points(dist: Any, stage: Path) -> None:
+    """The plugin distribution's METADATA and entry_points.txt, in a dist-info folder: the
+    function finds its backends by entry point, as the builder did."""
+    folder = stage / f"{_normalized(dist.metadata['Name']).replace('-', '_')}-{dist.version}.dist-info"
+    folder.mkdir(exist_ok=True)
+    for part in ("METADATA", "entry_points.txt"):
+        (folder / part).write_text(dist.read_text(part) or "")
 
 
 def _stage_config(document: dict, stage: Path) -> Config:

@@ -43,15 +43,29 @@ def download(platform: str, folder: Path, top_level: list[str]) -> list[Path]:
     return sorted(folder.glob("*.whl"))
 
 
-def requires(wheel: Path) -> list[str]:
-    """The distributions a wheel requires unconditionally (no extras)."""
+def target(platform: str) -> dict[str, str]:
+    """The marker environment of the Lambda runtime on ``platform`` (PEP 508)."""
+    return {"python_version": RUNTIME, "python_full_version": f"{RUNTIME}.0", "os_name": "posix",
+            "sys_platform": "linux", "platform_system": "Linux", "implementation_name": "cpython",
+            "platform_python_implementation": "CPython", "platform_release": "",
+            "platform_version": "", "implementation_version": f"{RUNTIME}.0",
+            "platform_machine": "aarch64" if platform.endswith("aarch64") else "x86_64"}
+
+
+def requires(wheel: Path, platform: str) -> list[str]:
+    """The distributions a wheel requires on the runtime (no extras; markers evaluated for the
+    target, never for the machine running this)."""
+    from packaging.requirements import Requirement
+
     with zipfile.ZipFile(wheel) as archive:
         name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
         metadata = Parser().parsestr(archive.read(name).decode())
     found = []
     for line in metadata.get_all("Requires-Dist") or []:
-        if "extra ==" not in line:
-            found.append(normalize(re.split(r"[\s;<>=!~\[(]", line.strip(), maxsplit=1)[0]))
+        requirement = Requirement(line)
+        if requirement.marker is None or requirement.marker.evaluate({**target(platform),
+                                                                      "extra": ""}):
+            found.append(normalize(requirement.name))
     return sorted(set(found))
 
 
@@ -62,15 +76,16 @@ def lock(top_level: list[str]) -> dict:
             for wheel in download(platform, Path(tmp) / platform, top_level):
                 name, version = wheel.name.split("-")[:2]
                 entry = packages.setdefault(normalize(name), {"version": version, "hashes": [],
-                                                              "requires": requires(wheel)})
+                                                              "requires": []})
+                entry["requires"] = sorted({*entry["requires"], *requires(wheel, platform)})
                 assert entry["version"] == version, f"{name}: two versions resolved"
                 digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
                 if digest not in entry["hashes"]:
                     entry["hashes"].append(digest)
-    for entry in packages.values():
-        # pip resolved the markers for the runtime: a requirement it did not download
-        # (say typing-extensions on Python < 3.8) does not apply there.
-        entry["requires"] = [name for name in entry["requires"] if name in packages]
+    missing = {(name, dep) for name, entry in packages.items() for dep in entry["requires"]
+               if dep not in packages}
+    if missing:  # a requirement for the runtime that pip did not download: never drop it
+        raise SystemExit(f"lock: required on the runtime but not resolved: {sorted(missing)}")
     return {"python": RUNTIME, "platforms": PLATFORMS, "top_level": top_level,
             "packages": {k: {**v, "hashes": sorted(v["hashes"])} for k, v in sorted(packages.items())}}
 

@@ -1,23 +1,56 @@
-"""Deps.expiring: a minted login's expiry, read off the wall clock, moved onto the cache's."""
+"""Backend.fetch checks a minted login's expiry, which Deps.expiring moves from the wall clock
+onto the cache's."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from backends.base import Deps
+from backends.base import Backend, Deps
+from broker.config import parse_config
+from broker.errors import MalformedSecret
 from broker.login import Login
 
+WALL = 1_700_000_000.0
 
-def deps() -> Deps:
-    return Deps(clock=lambda: 100.0, wall=lambda: 1_700_000_000.0)
+
+class Minting(Backend):
+    """Mints a login expiring at ``expiry`` (seconds since the epoch)."""
+
+    type = "env"
+    expiry = WALL + 3600
+
+    @classmethod
+    def describe(cls, settings) -> str:
+        return "a test mint"
+
+    def _fetch(self) -> Login:
+        return self.deps.expiring(Login("u", "p"), self.expiry)
+
+
+def fetch(expiry: float) -> Login:
+    config = parse_config(json.loads('{"registries": {"r": {"host": "r.example", "backend": '
+                                     '{"type": "env", "username_var": "U", "password_var": "P"}}}}'),
+                          "t")
+    backend = Minting(config.registries["r"], Deps(clock=lambda: 100.0, wall=lambda: WALL))
+    backend.expiry = expiry
+    return backend.fetch()
 
 
 def test_the_expiry_moves_onto_the_monotonic_clock():
-    login = deps().expiring(Login("u", "p"), 1_700_000_000.0 + 3600)
+    login = fetch(WALL + 3600)
     assert (login.username, login.password, login.expires_at) == ("u", "p", 3700.0)
 
 
 @pytest.mark.parametrize("hostile", [float("nan"), float("inf"), float("-inf")])
-def test_an_expiry_that_is_not_a_number_is_none_so_the_ttl_bounds_the_login(hostile):
-    # a registry's token claiming exp NaN must not make the cache's comparisons meaningless
-    assert deps().expiring(Login("u", "p"), hostile).expires_at is None
+def test_an_expiry_that_is_not_a_number_is_malformed(hostile):
+    # a token claiming exp NaN would make the cache's comparisons meaningless
+    with pytest.raises(MalformedSecret, match="expiry is not a number"):
+        fetch(hostile)
+
+
+@pytest.mark.parametrize("past", [WALL, WALL - 7200])
+def test_a_login_that_has_already_expired_is_never_served(past):
+    with pytest.raises(MalformedSecret, match="expired .* s ago.*clock"):
+        fetch(past)

@@ -108,15 +108,17 @@ def test_a_token_without_base64_is_malformed(scripted):
         app.invoke({}, LocalContext("ecr"))
 
 
-def test_broker_invoke_prints_the_expiry(moto, capsys, tmp_path, monkeypatch):
+def test_broker_invoke_prints_the_expiry(scripted, capsys, tmp_path, monkeypatch):
+    import time
+
     from broker.cli import main
 
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto.url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", MintingEcr(scripted, time.time).url)
     path = tmp_path / "broker.json"
     path.write_text(json.dumps(ecr_config()))
     assert main(["invoke", "--config", str(path), "--alias", "ecr"]) == 0
     err = capsys.readouterr().err
-    assert "note: this login expires in" in err
+    assert "note: this login expires in 43199 s" in err or "expires in 43200 s" in err
 
 
 class EcrStore(AwsStore, MintingStore):
@@ -149,3 +151,20 @@ def store(aws, moto, proxy_to):
 
 class TestEcr(MintedContract):
     """The contract every minting backend passes, against moto in server mode."""
+
+
+def test_two_ecr_registries_minting_as_one_identity_are_refused():
+    """An ECR token carries every pull grant of its identity: alias a would pull b's images."""
+    def two(role_a=None, role_b=None) -> dict:
+        block = ecr_config()["registries"]["ecr"]
+        return {"registries": {
+            "a": {**block, "backend": {**block["backend"], "repositories": ["team-a/x"],
+                                       **({"role_arn": role_a} if role_a else {})}},
+            "b": {**block, "backend": {**block["backend"], "repositories": ["team-b/y"],
+                                       **({"role_arn": role_b} if role_b else {})}}}}
+    role = "arn:aws:iam::123456789012:role/ecr-puller"
+    for config in (two(), two(role, role)):
+        with pytest.raises(Exception) as info:
+            parse_config(config, "t")
+        assert "registries.b.backend.role_arn: the ecr registry 'a' mints as" in str(info.value)
+    parse_config(two(role_b=role), "t")  # the function's role for one, its own role for the other

@@ -10,7 +10,7 @@ import botocore.session
 import pytest
 
 from broker.aws import AwsClients
-from broker.errors import AccessDenied, BackendUnavailable, ConfigError
+from broker.errors import AccessDenied, BackendUnavailable, ConfigError, MalformedSecret
 from broker.testing import MintedContract, expect_error, invoke, make_app, secret
 from tests.support.google import GoogleStandIns
 from tests.support.scripted import json_body, response
@@ -22,6 +22,13 @@ def store(request, tmp_path, aws, moto):
     yield stand_ins
     stand_ins.down()
     assert stand_ins.wrong == [], f"requests not in the documented shape: {stand_ins.wrong}"
+
+
+@pytest.fixture
+def federated(tmp_path, aws, moto):
+    stand_ins = GoogleStandIns(tmp_path, aws, moto, impersonate=False)
+    yield stand_ins
+    stand_ins.down()
 
 
 class TestGar(MintedContract):
@@ -51,11 +58,17 @@ def test_the_denial_names_the_exchange_and_what_to_grant(store, clock):
 
 
 @pytest.mark.parametrize("key, value, problem", [
-    ("token_url", "https://sts.evil.example/v1/token", "must be on googleapis.com"),
+    ("token_url", "https://sts.evil.example/v1/token", "must be on sts.googleapis.com"),
+    ("token_url", "https://storage.googleapis.com/upload/storage/v1/b/open/o?uploadType=media",
+     "must be on sts.googleapis.com"),
+    ("token_url", "https://sts.googleapis.com/v1/token?next=x", "must have the path /v1/token"),
+    ("token_url", "https://sts.googleapis.com/v1/token#x", "must have the path /v1/token"),
     ("token_url", "http://sts.googleapis.com/v1/token", "must be an https URL"),
+    ("token_url", "https://sts.googleapis.com\\@evil.example/v1/token", "must be an https URL"),
+    ("token_url", "https://sts.googleapis.com.evil.example/v1/token", "must be on sts.googleapis"),
     ("iam_credentials_url", "https://user:pw@iamcredentials.googleapis.com",
-     "must be an https URL without credentials"),
-    ("iam_credentials_url", "https://googleapis.com.evil.example", "must be on googleapis.com"),
+     "must be an https URL: a URL with user info"),
+    ("iam_credentials_url", "https://sts.googleapis.com", "must be on iamcredentials.googleapis.com"),
     ("audience", "projects/1/locations/global/workloadIdentityPools/p/providers/q",
      "must be the provider's full name"),
     ("service_account", "someone@example.com", "must be a service account email"),
@@ -68,6 +81,18 @@ def test_the_signed_identity_only_goes_to_google(key, value, problem):
     with pytest.raises(ConfigError) as info:
         parse_config({"registries": {"g": {"host": "us-docker.pkg.dev", "backend": backend}}}, "t")
     assert f"registries.g.backend.{key}: {problem}" in str(info.value)
+
+
+@pytest.mark.parametrize("key, value", [
+    ("token_url", "https://sts-broker.p.googleapis.com/v1/token"),
+    ("iam_credentials_url", "https://iamcredentials-broker.p.googleapis.com"),
+])
+def test_private_service_connect_endpoints_are_accepted(key, value):
+    from broker.config import parse_config
+
+    parse_config({"registries": {"g": {"host": "us-docker.pkg.dev", "backend": {
+        "type": "gar", "audience": "//iam.googleapis.com/projects/1/locations/global/"
+                                   "workloadIdentityPools/pool/providers/aws", key: value}}}}, "t")
 
 
 def test_a_redirect_is_never_followed_with_the_signed_identity(store, clock, scripted):
@@ -85,9 +110,18 @@ def test_a_redirect_is_never_followed_with_the_signed_identity(store, clock, scr
     (json_body(json.dumps({"error": "SENTINEL"}), 503), BackendUnavailable),
     (json_body(json.dumps({"access_token": "SENTINEL", "expires_in": "soon"})), BackendUnavailable),
     (json_body("x" * (2 << 20)), BackendUnavailable),
+    (json_body(json.dumps({"access_token": "SENTINEL", "expires_in": 1e400})), BackendUnavailable),
 ])
 def test_what_google_answers_is_never_echoed(store, clock, answer, problem):
     """Its error text may reflect what it got (the signed identity); only a status is named."""
     echoed = secret("echoed")
     store._servers["127.0.0.1"].on("/v1/token", answer.replace(b"SENTINEL", echoed.encode()))
     expect_error(make_app(store, clock, retries=0), problem, store)
+
+
+def test_a_token_that_has_already_expired_is_not_served(federated, clock):
+    federated.mint(secret("minted"))
+    federated._servers["127.0.0.1"].on("/v1/token", json_body(json.dumps({
+        "access_token": federated.minted, "token_type": "Bearer", "expires_in": -7200})))
+    error = expect_error(make_app(federated, clock, retries=0), MalformedSecret, federated)
+    assert "expired" in str(error)

@@ -133,6 +133,13 @@ def test_build_vendors_the_plugin_and_grants_its_reference(installed, tmp_path):
     assert proc.returncode == 0, proc.stderr
     with zipfile.ZipFile(tmp_path / "out" / "broker.zip") as archive:
         assert "broker_toy.py" in archive.namelist()
+        archive.extractall(tmp_path / "task")
+    # the function finds it by entry point, with nothing but the zip on its path (-S: no site)
+    found = subprocess.run([sys.executable, "-S", "-c", "import sys; sys.path[:0] = [sys.argv[1]]; "
+                            "import backends; print(backends.backend_class('toy').__name__)",
+                            str(tmp_path / "task")], capture_output=True, text=True, timeout=60,
+                           cwd=tmp_path, env={"PATH": os.environ["PATH"]})
+    assert (found.returncode, found.stdout.strip()) == (0, "ToyBackend"), found.stderr
     statements = json.loads((tmp_path / "out" / "deploy.json").read_text())["iamStatements"]
     resources = [r["Fn::Sub"] if isinstance(r, dict) else r for s in statements for r in s["Resource"]]
     assert any(r.endswith(":secret:team/toy-login-??????") for r in resources)

@@ -80,7 +80,7 @@ def test_function_settings(packaged):
     function = packaged.template["Resources"]["BrokerLambdaFunction"]["Properties"]
     assert function["Handler"] == "broker.handler.handler"
     assert function["Runtime"] == "python3.12" and function["Architectures"] == ["arm64"]
-    assert (function["MemorySize"], function["Timeout"]) == (256, 15)
+    assert (function["MemorySize"], function["Timeout"]) == (256, 30)
     assert function["LoggingConfig"]["LogFormat"] == "JSON"
     assert function["Environment"]["Variables"] == {"BROKER_CONFIG": "/var/task/broker.json"}
     assert "VpcConfig" not in function

@@ -100,7 +100,18 @@ def google(aws, moto, tmp_path_factory):
     stand_ins.down()
 
 
-def _registry_blocks(registries, openbao_url: str, google) -> dict:
+@pytest.fixture(scope="session")
+def azure(tmp_path_factory):
+    """Entra ID and an ACR token exchange on loopback, for the example plugin."""
+    from tests.support.azure import AcrStandIns
+
+    stand_ins = AcrStandIns(tmp_path_factory.mktemp("azure"))
+    stand_ins.mint(leaks.secret("acr-token"))
+    yield stand_ins
+    stand_ins.down()
+
+
+def _registry_blocks(registries, openbao_url: str, google, azure) -> dict:
     def sm(secret_id: str) -> dict:
         return {"type": "secretsmanager", "secret_id": f"e2e/{secret_id}"}
 
@@ -116,6 +127,7 @@ def _registry_blocks(registries, openbao_url: str, google) -> dict:
             "auth": {"method": "token", "token": {"env": "E2E_VAULT_TOKEN"}}}},
         "missing": {"host": "missing.example", "backend": sm("no-such-secret")},
         "gar": {"host": google.host, "backend": google.backend()},
+        "acr": {"host": azure.host, "backend": azure.backend()},
         "enforced": checked(registries.token, "reader", "enforce"),
     }
     for kind in ("token", "basic"):
@@ -139,12 +151,15 @@ def _aws_env(store_proxy) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def deployed(stores, registries, openbao, store_proxy, google, tmp_path_factory) -> Deployment:
-    """broker.yml with every backend and the registries, packaged for this machine."""
+def deployed(stores, registries, openbao, store_proxy, google, azure,
+             tmp_path_factory) -> Deployment:
+    """broker.yml with every backend (the ACR plugin's too) and the registries, packaged for
+    this machine."""
     logins, token = stores
-    config = {"registries": _registry_blocks(registries, openbao.url, google)}
+    config = {"registries": _registry_blocks(registries, openbao.url, google, azure)}
     return _deploy(config, tmp_path_factory.mktemp("e2e-packaged"), _aws_env(store_proxy), logins,
-                   "--env", f"E2E_VAULT_TOKEN={token}")
+                   "--env", f"E2E_VAULT_TOKEN={token}",
+                   "--env", f"ACR_CLIENT_SECRET={azure.secret_value}")
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ def assert_clean(runtime) -> None:
 
 
 def served(answer: dict) -> tuple[str, str]:
-    assert "errorType" not in answer, answer.get("errorType")
+    assert "errorType" not in answer, answer.get("errorMessage")
     return answer["Credentials"]["Username"], answer["Credentials"]["Password"]
 
 
@@ -37,6 +37,15 @@ def test_gar_mints_with_the_vendored_google_auth(lambda_tools, deployed, google)
         assert served(runtime.invoke({})) == ("oauth2accesstoken", google.minted)
     assert google.replays[-1] == 200 and google.wrong == []
     assert 3500 < runtime.log_lines()[-1]["expires_in_s"] <= 3600
+    assert_clean(runtime)
+
+
+def test_the_acr_plugin_is_found_by_entry_point_and_mints_with_the_vendored_msal(
+        lambda_tools, deployed, azure):
+    """The plugin's code and dist-info from the zip, msal and its cryptography vendored."""
+    with deployed.run(lambda_tools, "acr") as runtime:
+        assert served(runtime.invoke({})) == azure.expected("")
+    assert azure.wrong == [] and len(azure.requests("registry")) >= 1
     assert_clean(runtime)
 
 

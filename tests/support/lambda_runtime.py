@@ -135,7 +135,7 @@ class LambdaRuntime:
 
     def __init__(self, tools: RuntimeTools, task: Path, env: dict[str, str],
                  function_name: str = "registry-broker-test-broker",
-                 handler: str = "broker.handler.handler", timeout_s: int = 15) -> None:
+                 handler: str = "broker.handler.handler", timeout_s: int = 30) -> None:
         self.tools, self.task, self.handler = tools, task, handler
         self.port = _free_port()
         self.home = tempfile.mkdtemp(prefix="lambda-home-")

@@ -8,8 +8,11 @@ served with ACR's fixed username and the refresh token's own expiry.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
+import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +25,9 @@ from broker.refs import SecretRef
 USERNAME = "00000000-0000-0000-0000-000000000000"
 SCOPE = "https://containerregistry.azure.net/.default"
 DEFAULT_LIFETIME = 3 * 3600  # ACR refresh tokens last three hours
+AUTHORITIES = ("login.microsoftonline.com", "login.microsoftonline.us", "login.chinacloudapi.cn",
+               "login.partner.microsoftonline.cn")  # Entra ID's public and sovereign clouds
+ACR_HOST = re.compile(r"[a-z0-9]+(-[a-z0-9]+)?\.azurecr\.(io|us|cn)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,8 +47,7 @@ class AcrSettings:
         if (self.client_secret is None) == (self.client_assertion is None):
             problems.append(("client_secret", "set exactly one of client_secret and "
                                               "client_assertion (a reference)"))
-        if not self.authority_host.startswith("https://"):
-            problems.append(("authority_host", "must be an https URL"))
+        problems += [("authority_host", p) for p in _authority_problems(self.authority_host)]
         if self.ca_bundle is not None and not os.path.isfile(self.ca_bundle):
             problems.append(("ca_bundle", f"no such file: {self.ca_bundle}"))
         return problems
@@ -55,7 +60,6 @@ class AcrBackend(Backend):
     Settings = AcrSettings
     distributions = ("msal", "requests")
     loggers = ("msal",)
-    attempt_cost = 3  # the reference, Entra ID, the exchange
 
     @classmethod
     def describe(cls, settings: AcrSettings) -> str:
@@ -63,11 +67,23 @@ class AcrBackend(Backend):
 
     @classmethod
     def network_hosts(cls, settings: AcrSettings) -> list[tuple[str, str]]:
+        """Entra ID's host: deploy/build.py refuses a loopback one."""
         from urllib.parse import urlsplit
 
         return [("authority_host", urlsplit(settings.authority_host).hostname or "")]
 
+    @property
+    def attempt_cost(self) -> int:
+        """Entra ID's tenant discovery and token, the exchange, and the reference unless it is
+        read from the environment: each may take a whole ``timeout``."""
+        ref = self.settings.client_secret or self.settings.client_assertion
+        return 3 + (ref.kind != "env")
+
     def _fetch(self) -> Login:
+        if not (ACR_HOST.fullmatch(self.registry.hostname) or _loopback(self.registry.hostname)):
+            raise self.error(ConfigError, "the registry is not an Azure Container Registry "
+                                          "(NAME.azurecr.io): the Entra ID token would go to it",
+                             "Use the acr backend only for an azurecr.io host")
         session = transport.bounded_session(self.deps.deadline)
         session.verify = self.settings.ca_bundle or True
         entra_token = self._entra_token(session)
@@ -139,13 +155,39 @@ class AcrBackend(Backend):
 
 
 def _expiry(token: str, now: float) -> float:
-    """The refresh token's own ``exp`` (a JWT), else three hours from now."""
+    """The refresh token's own ``exp`` (a JWT) when it is a finite number, else three hours
+    from now."""
     try:
         payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return float(claims["exp"])
-    except (IndexError, ValueError, KeyError, TypeError):
-        return now + DEFAULT_LIFETIME
+        exp = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["exp"]
+        number = isinstance(exp, (int, float)) and not isinstance(exp, bool)
+        if number and math.isfinite(float(exp)):
+            return float(exp)
+    except (IndexError, ValueError, KeyError, TypeError, OverflowError, RecursionError):
+        pass
+    return now + DEFAULT_LIFETIME
+
+
+def _authority_problems(url: str) -> list[str]:
+    """Entra ID receives the client secret: only its own hosts (a loopback one for tests)."""
+    from broker import netguard
+
+    try:
+        target = netguard.parse_url(url, {"https"})
+    except netguard.Refused as exc:
+        return [f"must be an https URL: {exc.args[0]} was given"]
+    if target.host not in AUTHORITIES and not _loopback(target.host):
+        return [f"must be an Entra ID host ({', '.join(AUTHORITIES)}): it receives the secret"]
+    if target.path != "/":
+        return ["must be the host's URL, without a path"]
+    return []
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _word(value: Any) -> str:
