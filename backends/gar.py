@@ -14,7 +14,6 @@ loopback address, which deploy/build.py refuses).
 from __future__ import annotations
 
 import datetime
-import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
@@ -79,20 +78,14 @@ def _endpoint_problems(key: str, url: str) -> list[str]:
         target = netguard.parse_url(url, {"https"})
     except netguard.Refused as exc:
         return [f"must be an https URL: {exc.args[0]} was given"]
-    if not (target.host == host or private.fullmatch(target.host) or _loopback(target.host)):
+    if not (target.host == host or private.fullmatch(target.host)
+            or netguard.is_loopback(target.host)):
         return [f"must be on {host} (or its Private Service Connect name, "
                 f"{private.pattern.replace(chr(92), '')}): it receives "
                 f"{'the signed AWS identity' if key == 'token_url' else 'the federated token'}"]
     if target.path not in paths or "#" in url:
         return [f"must have the path {paths[0]} and no query or fragment"]
     return []
-
-
-def _loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class GarBackend(Backend):

@@ -125,6 +125,15 @@ def address(text: str) -> IPAddress:
     return ipaddress.ip_address(text.split("%", 1)[0])
 
 
+def is_loopback(host: str) -> bool:
+    """True for a loopback IP literal (127.0.0.0/8, ::1, and IPv4 loopback inside IPv6): what
+    a stand-in for a well-known service may be on in tests (the build refuses it)."""
+    try:
+        return unwrap(address(host.strip("[]"))).is_loopback
+    except ValueError:
+        return False
+
+
 def unwrap(ip: IPAddress) -> IPAddress:
     """The IPv4 address an IPv6 address carries (mapped, compatible, 6to4, NAT64), else ``ip``."""
     if ip.version == 4:

@@ -8,8 +8,8 @@ import traceback
 
 import pytest
 
+from broker.testing import clock, log_lines  # noqa: F401 - fixtures, shared with plugins' tests
 from tests.support import leaks
-from tests.support.clock import FakeClock
 from tests.support.proxy import TcpProxy
 from tests.support.servers import MotoServer, OpenBaoServer, find_binary
 
@@ -183,11 +183,6 @@ def scripted():
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def proxy_to():
     """``proxy_to(server)``: a stoppable TCP proxy in front of a stand-in; closed after the test."""
     proxies = []
@@ -199,15 +194,3 @@ def proxy_to():
     yield make
     for proxy in proxies:
         proxy.stop()
-
-
-@pytest.fixture
-def log_lines(capsys):
-    """``log_lines()``: the broker's JSON log lines written so far in this test."""
-    seen: list[dict] = []
-
-    def read() -> list[dict]:
-        out = capsys.readouterr().out
-        seen.extend(json.loads(line) for line in out.splitlines() if line.startswith("{"))
-        return list(seen)
-    return read

@@ -191,3 +191,16 @@ def test_loopback_realm_for_a_loopback_registry_is_allowed(mock, login):
     reg = registry("reg.test", trusted_realms=["auth.test"])
     result = preflight.check(reg, login, resolver=lambda h: ["127.0.0.1"])
     assert result.step != "realm", result.detail
+
+
+@pytest.mark.parametrize("host, loopback", [
+    ("127.0.0.1", True), ("127.9.9.9", True), ("::1", True), ("[::1]", True),
+    ("::ffff:127.0.0.1", True), ("localhost", False), ("10.0.0.1", False),
+    ("169.254.169.254", False), ("sts.googleapis.com", False), ("127.0.0.1.nip.io", False),
+])
+def test_only_loopback_literals_stand_in_for_a_well_known_service(host, loopback):
+    """gar and the ACR plugin accept a loopback endpoint (tests) besides the real service's
+    hosts; a name that merely resolves there is not one."""
+    from broker import netguard
+
+    assert netguard.is_loopback(host) is loopback

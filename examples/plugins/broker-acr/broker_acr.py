@@ -8,7 +8,6 @@ served with ACR's fixed username and the refresh token's own expiry.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import math
 import os
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backends.base import Backend
-from broker import refs, transport
+from broker import netguard, refs, transport
 from broker.errors import AccessDenied, BackendUnavailable, BrokerError, ConfigError
 from broker.login import FormatProblem, Login, checked_login
 from broker.refs import SecretRef
@@ -80,7 +79,8 @@ class AcrBackend(Backend):
         return 3 + (ref.kind != "env")
 
     def _fetch(self) -> Login:
-        if not (ACR_HOST.fullmatch(self.registry.hostname) or _loopback(self.registry.hostname)):
+        host = self.registry.hostname
+        if not (ACR_HOST.fullmatch(host) or netguard.is_loopback(host)):
             raise self.error(ConfigError, "the registry is not an Azure Container Registry "
                                           "(NAME.azurecr.io): the Entra ID token would go to it",
                              "Use the acr backend only for an azurecr.io host")
@@ -170,24 +170,15 @@ def _expiry(token: str, now: float) -> float:
 
 def _authority_problems(url: str) -> list[str]:
     """Entra ID receives the client secret: only its own hosts (a loopback one for tests)."""
-    from broker import netguard
-
     try:
         target = netguard.parse_url(url, {"https"})
     except netguard.Refused as exc:
         return [f"must be an https URL: {exc.args[0]} was given"]
-    if target.host not in AUTHORITIES and not _loopback(target.host):
+    if target.host not in AUTHORITIES and not netguard.is_loopback(target.host):
         return [f"must be an Entra ID host ({', '.join(AUTHORITIES)}): it receives the secret"]
     if target.path != "/":
         return ["must be the host's URL, without a path"]
     return []
-
-
-def _loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _word(value: Any) -> str:
