@@ -7,8 +7,9 @@ optionally exchanges for a ``service_account``'s token. The login is ``oauth2acc
 and that token, with its own expiry.
 
 The signed request proves the function's AWS identity to whoever receives it for fifteen
-minutes, so it goes only to an https ``*.googleapis.com`` host (or, for a local test, a
-loopback address, which deploy/build.py refuses).
+minutes, so it goes only to Google's STS (and the federated token only to IAM Credentials):
+their own https endpoints or Private Service Connect names, with fixed paths (or, for a local
+test, a loopback address, which deploy/build.py refuses); no redirect is followed.
 """
 
 from __future__ import annotations
