@@ -18,7 +18,7 @@ from typing import Any
 from backends.base import AwsBackend
 from broker.aws import NO_WILDCARD, REGION, ROLE_ARN
 from broker.errors import MalformedSecret
-from broker.login import Login, checked_login
+from broker.login import FormatProblem, Login, checked_login
 
 ACCOUNT = {"pattern": (re.compile(r"[0-9]{12}"), "must be a 12-digit AWS account id")}
 
@@ -99,8 +99,6 @@ class EcrBackend(AwsBackend):
 
 
 def _login_from(token: Any) -> Login:
-    from broker.login import FormatProblem
-
     try:
         text = base64.b64decode(token or "", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, TypeError):

@@ -15,14 +15,13 @@ test, a loopback address, which deploy/build.py refuses); no redirect is followe
 from __future__ import annotations
 
 import datetime
-import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from backends.base import Backend
-from broker import aws, transport
+from broker import aws, schema, transport
 from broker.aws import REGION, ROLE_ARN
 from broker.errors import AccessDenied, BackendUnavailable, BrokerError, ConfigError, SecretNotFound
 from broker.login import Login, checked_login
@@ -63,8 +62,7 @@ class GarSettings:
     def check(self) -> list[tuple[str, str]]:
         problems = [(key, problem) for key in _ENDPOINTS
                     for problem in _endpoint_problems(key, getattr(self, key))]
-        if self.ca_bundle is not None and not os.path.isfile(self.ca_bundle):
-            problems.append(("ca_bundle", f"no such file: {self.ca_bundle}"))
+        problems += schema.ca_bundle_problems(self.ca_bundle)
         return problems
 
 

@@ -7,13 +7,12 @@ passed, and once more whenever Vault answers 403 (an expired or revoked token).
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from backends.base import Backend, Deps
-from broker import refs, transport
+from broker import refs, schema, transport
 from broker.aws import REGION
 from broker.errors import (
     AccessDenied,
@@ -83,8 +82,7 @@ class VaultSettings(SecretFormat):
         if self.namespace is not None and not _NAMESPACE.fullmatch(self.namespace):
             problems.append(("namespace", "must be a Vault namespace path (letters, digits, "
                                           "_ . / -; no whitespace or control characters)"))
-        if self.ca_bundle is not None and not os.path.isfile(self.ca_bundle):
-            problems.append(("ca_bundle", f"no such file: {self.ca_bundle}"))
+        problems += schema.ca_bundle_problems(self.ca_bundle)
         return problems
 
 

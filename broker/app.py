@@ -12,7 +12,7 @@ from backends.base import Deps
 from broker import log, pins
 from broker.aws import AwsClients
 from broker.config import DEFAULT_CONFIG_TTL, Config, load_config, resolve_source, source_label
-from broker.deadline import Deadline, remaining_ms
+from broker.deadline import Deadline, ms_since, remaining_ms
 from broker.errors import BrokerError, ConfigError, PreflightFailed
 from broker.selection import alias_of, select
 from broker.service import Broker
@@ -87,7 +87,7 @@ class App:
                                                                   self.clock())
         log.emit("credentials_served", logging.WARNING if served.preflight == "warned" else
                  logging.INFO, **fields, source=served.source, preflight=served.preflight,
-                 duration_ms=_ms_since(started))
+                 duration_ms=ms_since(started, 3))
         return served.login.response()
 
     @property
@@ -154,8 +154,4 @@ def _log_failure(exc: Exception, fields: dict[str, Any], started: float) -> None
         fields["preflight"] = "failed"
     log.emit("credentials_failed", logging.ERROR, **fields, error_type=type(exc).__name__,
              error=str(exc) if known else "unexpected error (see the function's traceback)",
-             duration_ms=_ms_since(started))
-
-
-def _ms_since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 3)
+             duration_ms=ms_since(started, 3))

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 
 from broker import preflight
-from broker.deadline import Deadline
+from broker.deadline import Deadline, ms_since
 from broker.errors import BrokerError, UnknownRegistry, echo
 from broker.service import Broker
 
@@ -67,7 +67,7 @@ def check_one(broker: Broker, name: str, deadline: Deadline | None = None) -> pr
         login = broker.backends[name].fetch()
     except BrokerError as exc:
         return preflight.Result(name, False, "none", f"login: {type(exc).__name__}: {exc}",
-                                "login", duration_ms=round((time.perf_counter() - started) * 1000, 1))
+                                "login", duration_ms=ms_since(started))
     return preflight.check(registry, login, deadline=deadline)
 
 

@@ -54,7 +54,7 @@ class Defaults:
     ca_bundle: str | None = None
 
     def check(self) -> list[tuple[str, str]]:
-        return _ca_bundle_problem(self.ca_bundle)
+        return schema.ca_bundle_problems(self.ca_bundle)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,7 +80,7 @@ class _RegistryFields:
     ca_bundle: str | None = None
 
     def check(self) -> list[tuple[str, str]]:
-        problems = _ca_bundle_problem(self.ca_bundle)
+        problems = schema.ca_bundle_problems(self.ca_bundle)
         if not valid_host(self.host):
             problems.append(("host", HOST_USAGE))
         if self.repository is not None and not REPOSITORY_PATTERN.match(self.repository):
@@ -109,12 +109,6 @@ def valid_host(host: str) -> bool:
             return False
         return True
     return HOSTNAME_PATTERN.match(name) is not None
-
-
-def _ca_bundle_problem(path: str | None) -> list[tuple[str, str]]:
-    if path is None or os.path.isfile(path):
-        return []
-    return [("ca_bundle", f"no such file: {path}")]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -207,17 +201,22 @@ def folder_of(source: str, environ: Mapping[str, str]) -> str:
 def anchor_paths(document: Any, folder: str) -> Any:
     """``document`` with every relative ``ca_bundle`` made absolute from ``folder`` (the
     packaged configuration ships its CA files beside it, wherever the code is unzipped)."""
+    for block in ca_holders(document):
+        if block["ca_bundle"] and not os.path.isabs(block["ca_bundle"]):
+            block["ca_bundle"] = os.path.join(folder, block["ca_bundle"])
+    return document
+
+
+def ca_holders(document: Any) -> list[dict]:
+    """Every mapping of a (not yet validated) document that sets ``ca_bundle`` to a string:
+    ``defaults``, a registry, a registry's ``backend``."""
     if not isinstance(document, dict):
-        return document
+        return []
     blocks = [document.get("defaults")]
     registries = document.get("registries")
     for registry in registries.values() if isinstance(registries, dict) else ():
         blocks += [registry, registry.get("backend") if isinstance(registry, dict) else None]
-    for block in blocks:
-        path = block.get("ca_bundle") if isinstance(block, dict) else None
-        if isinstance(path, str) and path and not os.path.isabs(path):
-            block["ca_bundle"] = os.path.join(folder, path)
-    return document
+    return [b for b in blocks if isinstance(b, dict) and isinstance(b.get("ca_bundle"), str)]
 
 
 def source_origin(explicit: str | None, environ: Mapping[str, str]) -> str:

@@ -45,6 +45,11 @@ class Deadline:
         return left is None or left >= seconds
 
 
+def ms_since(started: float, digits: int = 1) -> float:
+    """Milliseconds since ``started`` (a ``time.perf_counter()`` reading), rounded."""
+    return round((time.perf_counter() - started) * 1000, digits)
+
+
 def remaining_ms(context: Any) -> Any:
     """``context.get_remaining_time_in_millis()``, or None without a Lambda context."""
     try:

@@ -27,14 +27,15 @@ def plan(config: Config, *, stage: str = "dev", region: str | None = None,
 def _entry(config: Config, name: str, function: str, region: str | None,
            account: str | None) -> dict[str, Any]:
     registry = config.registries[name]
+    cls = backends.backend_class(registry.backend_type)
     alone = Config(config.source, {name: registry}, config.event_selection)
     grants = iam.render(iam.statements(alone), region, account)["Statement"]
     return {"registry": name, "host": registry.host, "alias_arn": f"{function}:{name}",
             "invokers": list(registry.invokers),
             "grants": [f"{', '.join(g['Action'])} on {', '.join(g['Resource'])}" for g in grants],
             "backend": registry.backend_type,
-            "reference": backends.backend_class(registry.backend_type).describe(registry.backend),
-            "notes": backends.backend_class(registry.backend_type).deploy_notes(registry.backend)}
+            "reference": cls.describe(registry.backend),
+            "notes": cls.deploy_notes(registry.backend)}
 
 
 def table(entries: list[dict[str, Any]]) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 
 from broker import challenges
 from broker.config import Registry
-from broker.deadline import Deadline, within
+from broker.deadline import Deadline, ms_since, within
 from broker.login import Login
 from broker.transport import Answer, Resolver, Transport, TransportError, resolve
 
@@ -110,7 +110,7 @@ class _Check:
             ok, step = False, self.step
             detail = f"{step}: unexpected {type(exc).__name__} in the check"
         return Result(self.registry.name, ok, self.scheme, detail, step, tuple(self.warnings),
-                      round((time.perf_counter() - started) * 1000, 1), self.transport.round_trips)
+                      ms_since(started), self.transport.round_trips)
 
     def _steps(self) -> str:
         answer = self._send("ping", "GET", f"{self.base}/v2/")

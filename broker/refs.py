@@ -59,9 +59,8 @@ def reference_problem(kind: str, name: str) -> str | None:
     own AWS credentials, or a name with a wildcard (it would become an IAM wildcard)."""
     if kind == "env" and is_function_variable(name):
         return FUNCTION_VARIABLE
-    if "*" in name or "?" in name:
-        return "must not hold * or ?: a wildcard in a name becomes a wildcard in the derived IAM policy"
-    return None
+    pattern, message = aws_errors.NO_WILDCARD["pattern"]
+    return None if pattern.fullmatch(name) else message
 
 
 def is_function_variable(name: str) -> bool:

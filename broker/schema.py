@@ -24,6 +24,15 @@ from typing import Any, Literal
 Problems = list[tuple[str, str]]
 
 
+def ca_bundle_problems(path: str | None) -> Problems:
+    """``ca_bundle`` names a file that exists, or is unset (for a ``check()`` method)."""
+    import os
+
+    if path is None or os.path.isfile(path):
+        return []
+    return [("ca_bundle", f"no such file: {path}")]
+
+
 def kind(value: Any) -> str:
     """A YAML-flavoured name for a value's type, for messages."""
     names = {bool: "boolean", int: "number", float: "number", str: "string",

@@ -46,6 +46,7 @@ from broker import iam, pins  # noqa: E402
 from broker.config import (  # noqa: E402
     Config,
     anchor_paths,
+    ca_holders,
     folder_of,
     load_config,
     read_document,
@@ -304,19 +305,11 @@ def _stage_config(document: dict, stage: Path) -> Config:
     """Write the configuration as JSON (no YAML parser at run time), with every ``ca_bundle``
     copied into the zip and pointed at relatively; return it as the function will load it."""
     packaged = json.loads(json.dumps(document))
-    for holder in _ca_holders(packaged):
+    for holder in ca_holders(packaged):
         holder["ca_bundle"] = _ship_file(Path(holder["ca_bundle"]), stage)
     path = stage / PACKAGED_CONFIG
     path.write_text(json.dumps(packaged, indent=1))
     return load_config(str(path), environ={})
-
-
-def _ca_holders(document: dict) -> list[dict]:
-    """Every mapping of the document that sets ``ca_bundle``."""
-    blocks = [document.get("defaults") or {}]
-    for registry in (document.get("registries") or {}).values():
-        blocks += [registry, registry.get("backend") or {}]
-    return [b for b in blocks if isinstance(b, dict) and isinstance(b.get("ca_bundle"), str)]
 
 
 def _ship_file(path: Path, stage: Path) -> str:

@@ -10,13 +10,12 @@ from __future__ import annotations
 import base64
 import json
 import math
-import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from backends.base import Backend
-from broker import netguard, refs, transport
+from broker import netguard, refs, schema, transport
 from broker.errors import AccessDenied, BackendUnavailable, BrokerError, ConfigError
 from broker.login import FormatProblem, Login, checked_login
 from broker.refs import SecretRef
@@ -47,8 +46,7 @@ class AcrSettings:
             problems.append(("client_secret", "set exactly one of client_secret and "
                                               "client_assertion (a reference)"))
         problems += [("authority_host", p) for p in _authority_problems(self.authority_host)]
-        if self.ca_bundle is not None and not os.path.isfile(self.ca_bundle):
-            problems.append(("ca_bundle", f"no such file: {self.ca_bundle}"))
+        problems += schema.ca_bundle_problems(self.ca_bundle)
         return problems
 
 
