@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from broker import aws
 from broker.deadline import Deadline
-from broker.errors import AccessDenied, BackendUnavailable, BrokerError, MalformedSecret, SecretNotFound
+from broker.errors import (
+    AccessDenied,
+    BackendUnavailable,
+    BrokerError,
+    ConfigError,
+    MalformedSecret,
+    SecretNotFound,
+)
 from broker.login import FormatProblem, Login
 
 if TYPE_CHECKING:
@@ -200,7 +207,16 @@ class Backend:
                 "password_key), or set `format: dockerconfigjson` for a Docker config.json")
 
     def translate(self, exc: Exception) -> BrokerError:
-        """Map a client library exception to a BrokerError; subclasses refine this."""
+        """Map a client library exception to a BrokerError; subclasses refine this. A redirect
+        a bounded session refused (:class:`broker.transport.Redirected`) is a setup mistake,
+        never retried: following it would carry what was sent to another host."""
+        from broker import transport
+
+        if isinstance(exc, transport.Redirected):
+            return self.error(ConfigError, f"the store answered HTTP {exc.status} with a "
+                                           "redirect, which is never followed: what was sent "
+                                           "(a token, a secret) would go along",
+                              "Point the backend at the server itself, not at a redirect")
         return self.error(BackendUnavailable, f"unexpected {type(exc).__name__} from the store",
                           "Retry; if it persists, check the store's health")
 

@@ -21,6 +21,7 @@ from broker.errors import ConfigError
 from broker.testing import MintedContract, expect_error, invoke, make_app, secret
 from tests.support.azure import CLIENT, SCOPE, TENANT, USERNAME, AcrStandIns, jwt
 from tests.support.packaging import ROOT
+from tests.support.scripted import response
 
 if os.environ.get("CI") == "true":
     import broker_acr  # CI installs it (make install): missing, the tests fail, never skip
@@ -102,3 +103,14 @@ def test_a_hostile_expiry_claim_falls_back_to_three_hours(exp):
     token = jwt({}, "sig").split(".")
     payload = base64.urlsafe_b64encode(f'{{"exp": {exp}}}'.encode()).rstrip(b"=").decode()
     assert broker_acr._expiry(f"{token[0]}.{payload}.sig", 1000.0) == 1000.0 + 3 * 3600
+
+
+def test_a_redirect_from_the_registry_is_never_followed_with_the_entra_token(store, clock,
+                                                                            scripted):
+    elsewhere = scripted("127.0.0.3")
+    store.mint(secret("minted"))
+    store._servers["registry"].on("/oauth2/exchange", response(
+        307, [("Location", f"http://{elsewhere.netloc}/oauth2/exchange")]))
+    error = expect_error(make_app(store, clock), ConfigError, store)
+    assert "redirect, which is never followed" in str(error)
+    assert elsewhere.requests == []
