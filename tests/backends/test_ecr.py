@@ -168,3 +168,16 @@ def test_two_ecr_registries_minting_as_one_identity_are_refused():
             parse_config(config, "t")
         assert "registries.b.backend.role_arn: the ecr registry 'a' mints as" in str(info.value)
     parse_config(two(role_b=role), "t")  # the function's role for one, its own role for the other
+
+
+@pytest.mark.parametrize("data", [
+    {"authorizationToken": base64.b64encode(b"AWS:t").decode()},  # no expiresAt
+    {"authorizationToken": base64.b64encode(b"AWS:t").decode(), "expiresAt": 1.0},  # 1970
+    {"authorizationToken": base64.b64encode(b"no-colon").decode(), "expiresAt": 4e9},
+])
+def test_an_ecr_answer_without_a_usable_token_or_expiry_is_malformed(scripted, data):
+    server = scripted("127.0.0.1").on("/", json_body(json.dumps({"authorizationData": [data]})))
+    app = App(json.dumps(ecr_config()), environ={}, aws=AwsClients(
+        endpoint_url=f"http://{server.netloc}"))
+    with pytest.raises(MalformedSecret):
+        app.invoke({}, LocalContext("ecr"))
