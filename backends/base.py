@@ -19,6 +19,7 @@ from broker.errors import (
     SecretNotFound,
 )
 from broker.login import FormatProblem, Login
+from broker.transport import errors as transport
 
 if TYPE_CHECKING:
     from broker.aws import AwsClients
@@ -51,6 +52,26 @@ class Deps:
         """``login`` with its expiry (seconds since the epoch) moved onto ``clock``."""
         left = expires_at_epoch - self.wall()
         return Login(login.username, login.password, expires_at=self.clock() + left)
+
+TRANSPORT_ERRORS: tuple[tuple[type[Exception], type[BrokerError], str, str], ...] = (
+    # (raised by broker.transport, the broker's error, problem, hint): the first that fits.
+    (transport.Redirected, ConfigError, "the store answered with a redirect, which is never "
+     "followed: what was sent (a token, a secret) would go along",
+     "Point the backend at the server itself (the active node, the load balancer), not at a "
+     "redirect"),
+    (transport.Refused, ConfigError, "{detail}", "Send only to the hosts the backend's settings "
+     "name; check them, and what the server's answers name"),
+    (transport.TooLarge, MalformedSecret, "the store's answer is not a login: {detail}",
+     "Store only the login there, and check what answers at the configured URL"),
+    (transport.TlsError, BackendUnavailable, "{detail}", "Set ca_bundle for a private CA, or "
+     "check the server's certificate"),
+    (transport.TransportError, BackendUnavailable, "the store did not answer: {detail}",
+     "Retry; if it persists, check the function's network access to it (VPC, DNS, security "
+     "groups)"),
+)
+"""Every transport failure, mapped once for every backend and plugin (most specific first):
+a request refused or redirected is a setup mistake (not retried, no stale login); an answer
+too large is not a login; the rest are outages (retried, stale-if-error)."""
 
 RETRY_BASE_DELAY = 0.2
 """Seconds; retry n sleeps a random time up to RETRY_BASE_DELAY * 2**(n-1) ("full jitter")."""
@@ -207,16 +228,12 @@ class Backend:
                 "password_key), or set `format: dockerconfigjson` for a Docker config.json")
 
     def translate(self, exc: Exception) -> BrokerError:
-        """Map a client library exception to a BrokerError; subclasses refine this. A redirect
-        a bounded session refused (:class:`broker.transport.Redirected`) is a setup mistake,
-        never retried: following it would carry what was sent to another host."""
-        from broker import transport
-
-        if isinstance(exc, transport.Redirected):
-            return self.error(ConfigError, f"the store answered HTTP {exc.status} with a "
-                                           "redirect, which is never followed: what was sent "
-                                           "(a token, a secret) would go along",
-                              "Point the backend at the server itself, not at a redirect")
+        """Map a client library exception to a BrokerError; subclasses refine this for their
+        library's own errors and call it for the rest. A transport failure is mapped here, for
+        every backend, by :data:`TRANSPORT_ERRORS`."""
+        for kind, cls, problem, hint in TRANSPORT_ERRORS:
+            if isinstance(exc, kind):
+                return self.error(cls, problem.format(detail=exc), hint)
         return self.error(BackendUnavailable, f"unexpected {type(exc).__name__} from the store",
                           "Retry; if it persists, check the store's health")
 

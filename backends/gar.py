@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from backends.base import Backend
-from broker import aws, schema, transport
+from broker import aws, schema
 from broker.aws import REGION, ROLE_ARN
 from broker.errors import AccessDenied, BackendUnavailable, BrokerError, ConfigError, SecretNotFound
 from broker.login import Login, checked_login
@@ -161,7 +161,11 @@ class GarBackend(Backend):
         """google-auth's transport over a bounded session, recording each answer's status."""
         from google.auth.transport.requests import Request
 
-        session = transport.bounded_session(self.deps.deadline)
+        from broker.transport.bounded import bounded_session
+
+        s = self.settings
+        urls = [s.token_url] + ([s.iam_credentials_url] if s.service_account else [])
+        session = bounded_session(self.deps.deadline, urls)
         session.verify = self.settings.ca_bundle or True
         inner, timeout = Request(session), self.registry.timeout
 
@@ -191,15 +195,10 @@ class GarBackend(Backend):
         if isinstance(exc, google.DefaultCredentialsError):  # settings google-auth refused
             return self.error(ConfigError, f"google-auth refused the settings "
                                            f"({type(exc).__name__})", "Check audience and the URLs")
-        if isinstance(exc, transport.Redirected):
-            return self.error(ConfigError, f"Google answered HTTP {exc.status} with a redirect, "
-                                           f"which is never followed: the signed identity or the "
-                                           f"token would go along", "Point token_url and "
-                                                                   "iam_credentials_url at Google")
         if isinstance(exc, (google.RefreshError, google.OAuthError)) and self._last:
             return self._refused(*self._last)
-        if isinstance(exc, (google.TransportError, transport.TransportError)):
-            return self.error(BackendUnavailable, f"Google did not answer ({_kind(exc)})",
+        if isinstance(exc, google.TransportError):
+            return self.error(BackendUnavailable, "Google did not answer",
                               "Retry; check the function's network access to googleapis.com")
         if isinstance(exc, (ValueError, TypeError, OverflowError, KeyError)):
             return self.error(BackendUnavailable, f"Google answered a token without a usable "
@@ -241,6 +240,3 @@ class _AwsIdentity:
     def get_aws_region(self, context: Any, request: Any) -> str:
         return self.backend.aws_identity()[1]
 
-
-def _kind(exc: Exception) -> str:
-    return getattr(exc, "kind", None) or type(exc).__name__

@@ -12,18 +12,17 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from backends.base import Backend, Deps
-from broker import refs, schema, transport
+from broker import refs, schema
 from broker.aws import REGION
 from broker.errors import (
     AccessDenied,
     BackendUnavailable,
     BrokerError,
-    ConfigError,
-    MalformedSecret,
     SecretNotFound,
 )
 from broker.login import Login, SecretFormat
 from broker.refs import SecretRef
+from broker.transport.errors import TransportError
 
 _METHOD_KEYS = {
     "aws": {"role", "header_value", "region"},
@@ -126,13 +125,15 @@ class VaultBackend(Backend):
         super().__init__(registry, deps)
         import hvac
 
+        from broker.transport.bounded import bounded_session
+
         s = self.settings
         # token="" keeps hvac from picking up VAULT_TOKEN or ~/.vault-token on its own; the
         # session follows no redirect, ignores proxy variables, and bounds time and size.
         self.client = hvac.Client(url=s.address, token="", namespace=s.namespace,
                                   verify=s.ca_bundle or True, timeout=registry.timeout,
                                   allow_redirects=False,
-                                  session=transport.bounded_session(deps.deadline))
+                                  session=bounded_session(deps.deadline, [s.address]))
         self._renew_at: float | None = None
         self.logins = 0
 
@@ -252,8 +253,7 @@ class VaultBackend(Backend):
                 f"logging in to read '{s.mount}/{s.path}'")
 
     def _login_error(self, exc: Exception, auth: VaultAuth) -> BrokerError:
-        if _is_unavailable(exc) or isinstance(exc, (transport.Redirected,
-                                                    transport.TransportError)):
+        if isinstance(exc, TransportError) or _is_unavailable(exc):
             return self.translate(exc)
         return self.error(AccessDenied, f"Vault refused the {auth.method} login "
                                         f"({type(exc).__name__})",
@@ -263,14 +263,6 @@ class VaultBackend(Backend):
     def translate(self, exc: Exception) -> BrokerError:
         import hvac.exceptions as hv
 
-        if isinstance(exc, transport.Redirected):
-            return self.error(ConfigError, f"Vault answered HTTP {exc.status} with a redirect, which "
-                                           "is never followed: the token (or login) would go along",
-                              "Point `address` at the active node or at the load balancer")
-        if isinstance(exc, transport.TransportError) and exc.kind == "too-large":
-            return self.error(MalformedSecret, f"Vault's answer is larger than "
-                                               f"{transport.MAX_BODY} bytes, and was not read",
-                              "Store only the login at this path")
         if isinstance(exc, hv.InvalidPath):
             return self.error(SecretNotFound, "Vault has no secret at this path",
                               "Write the login there, or fix mount/path/kv_version")
@@ -316,8 +308,6 @@ def _is_unavailable(exc: Exception) -> bool:
     import hvac.exceptions as hv
     import requests
 
-    if isinstance(exc, transport.TransportError):
-        return exc.kind in ("timeout", "connect", "protocol")
     # Only a connection that failed or timed out: requests' other errors (InvalidHeader,
     # InvalidURL) are setup mistakes that no retry or stale login fixes.
     return isinstance(exc, (hv.VaultDown, hv.InternalServerError, hv.BadGateway,

@@ -8,7 +8,7 @@ token). Messages carry the step, the URL without query or credentials and the
 HTTP status; never the username, password or token.
 
 This module is the registry protocol only: every request goes through
-:class:`broker.transport.Transport`, which decides where a request may go and
+:class:`broker.transport.guarded.Transport`, which decides where a request may go and
 bounds its time and size. Whatever a registry answers, :func:`check` returns a
 :class:`Result`; it never raises for the registry's behaviour.
 """
@@ -26,7 +26,9 @@ from broker import challenges
 from broker.config import Registry
 from broker.deadline import Deadline, ms_since, within
 from broker.login import Login
-from broker.transport import Answer, Resolver, Transport, TransportError, resolve
+from broker.transport import resolve
+from broker.transport.errors import TlsError, TransportError
+from broker.transport.guarded import Answer, Transport
 
 CLIENT_ID = "registry-broker"
 CHECK_BUDGET = 3
@@ -74,7 +76,7 @@ class _Failed(Exception):
         self.step, self.detail = step, detail
 
 
-def check(registry: Registry, login: Login, *, resolver: Resolver = resolve,
+def check(registry: Registry, login: Login, *, resolver: resolve.Resolver = resolve.system,
           deadline: Deadline | None = None) -> Result:
     """Run the preflight for ``registry`` with ``login``; never raises for registry behaviour.
 
@@ -222,10 +224,11 @@ class _Check:
             return []
         try:
             self.transport.request("GET", f"{self.base}/v2/", public_ca=True)
-        except TransportError as exc:
-            if exc.kind == "tls":
-                return ["the registry's certificate verifies only with ca_bundle; SageMaker "
-                        "requires a certificate from a public CA"]
+        except TlsError:
+            return ["the registry's certificate verifies only with ca_bundle; SageMaker "
+                    "requires a certificate from a public CA"]
+        except TransportError:
+            pass  # any other failure says nothing about the certificate
         return []
 
     def _send(self, step: str, method: str, url: Any, headers: dict[str, str] | None = None,

@@ -109,7 +109,7 @@ def test_a_redirect_is_never_followed_with_the_signed_identity(store, clock, scr
      AccessDenied),
     (json_body(json.dumps({"error": "SENTINEL"}), 503), BackendUnavailable),
     (json_body(json.dumps({"access_token": "SENTINEL", "expires_in": "soon"})), BackendUnavailable),
-    (json_body("x" * (2 << 20)), BackendUnavailable),
+    (json_body("x" * (2 << 20)), MalformedSecret),  # too large: one map for every backend
     (json_body(json.dumps({"access_token": "SENTINEL", "expires_in": 1e400})), BackendUnavailable),
 ])
 def test_what_google_answers_is_never_echoed(store, clock, answer, problem):

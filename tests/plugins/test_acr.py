@@ -21,7 +21,7 @@ from broker.errors import ConfigError
 from broker.testing import MintedContract, expect_error, invoke, make_app, secret
 from tests.support.azure import CLIENT, SCOPE, TENANT, USERNAME, AcrStandIns, jwt
 from tests.support.packaging import ROOT
-from tests.support.scripted import response
+from tests.support.scripted import json_body, response
 
 if os.environ.get("CI") == "true":
     import broker_acr  # CI installs it (make install): missing, the tests fail, never skip
@@ -114,3 +114,41 @@ def test_a_redirect_from_the_registry_is_never_followed_with_the_entra_token(sto
     error = expect_error(make_app(store, clock), ConfigError, store)
     assert "redirect, which is never followed" in str(error)
     assert elsewhere.requests == []
+
+
+def test_the_client_secret_goes_only_to_entra_id_whatever_discovery_names(store, clock, scripted,
+                                                                          tmp_path):
+    """Third review, finding 3: msal takes ``token_endpoint`` from the tenant's discovery
+    document; a hostile (or hijacked) one named another host, and the secret was POSTed there.
+    The session itself now refuses every origin but the authority's."""
+    elsewhere = scripted("127.0.0.2", tls=store.ca.server_context("127.0.0.2", tmp_path))
+    elsewhere.on(f"/{TENANT}/oauth2/v2.0/token", response(200))
+    base = f"https://127.0.0.1:{store._ports['entra']}/{TENANT}"
+    store._servers["entra"].on(f"/{TENANT}/v2.0/.well-known/openid-configuration", json_body(
+        json.dumps({"token_endpoint": f"https://{elsewhere.netloc}/{TENANT}/oauth2/v2.0/token",
+                    "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                    "issuer": f"{base}/v2.0"})))
+    store.mint(secret("minted"))
+    error = expect_error(make_app(store, clock), ConfigError, store)
+    assert elsewhere.requests == [], "the client secret went to a host discovery named"
+    assert "not an origin this backend may send to" in str(error)
+
+
+@pytest.mark.parametrize("tenant_id", ["../../evil", "contoso", "a" * 300 + ".com", "x/y.com",
+                                       "11111111-2222-3333-4444-55555555555"])
+def test_a_tenant_id_is_a_guid_or_a_domain(tmp_path, capsys, tenant_id):
+    path = tmp_path / "broker.json"
+    path.write_text(json.dumps({"registries": {"team": {"host": "team.azurecr.io", "backend": {
+        "type": "acr", "tenant_id": tenant_id, "client_id": CLIENT,
+        "client_secret": {"env": "S"}}}}}))
+    assert main(["validate", "--config", str(path)]) == 2
+    assert "registries.team.backend.tenant_id: must be the tenant's GUID or its domain" in \
+        capsys.readouterr().err
+
+
+def test_a_tenant_domain_is_accepted(tmp_path, capsys):
+    path = tmp_path / "broker.json"
+    path.write_text(json.dumps({"registries": {"team": {"host": "team.azurecr.io", "backend": {
+        "type": "acr", "tenant_id": "contoso.onmicrosoft.com", "client_id": CLIENT,
+        "client_secret": {"env": "S"}}}}}))
+    assert main(["validate", "--config", str(path)]) == 0, capsys.readouterr().err

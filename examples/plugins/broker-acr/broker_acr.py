@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backends.base import Backend
-from broker import netguard, refs, schema, transport
+from broker import netguard, refs, schema
 from broker.errors import AccessDenied, BackendUnavailable, BrokerError, ConfigError
 from broker.login import FormatProblem, Login, checked_login
 from broker.refs import SecretRef
@@ -26,6 +26,9 @@ DEFAULT_LIFETIME = 3 * 3600  # ACR refresh tokens last three hours
 AUTHORITIES = ("login.microsoftonline.com", "login.microsoftonline.us", "login.chinacloudapi.cn",
                "login.partner.microsoftonline.cn")  # Entra ID's public and sovereign clouds
 ACR_HOST = re.compile(r"[a-z0-9]+(-[a-z0-9]+)?\.azurecr\.(io|us|cn)")
+TENANT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|"
+                    r"(?=.{1,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", re.IGNORECASE)
+CLIENT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,8 +36,10 @@ class AcrSettings:
     """``tenant_id``, ``client_id``, and one of ``client_secret`` or ``client_assertion``
     (references); ``authority_host`` and ``ca_bundle`` for a sovereign cloud or a test."""
 
-    tenant_id: str
-    client_id: str
+    tenant_id: str = field(metadata={"pattern": (TENANT, "must be the tenant's GUID or its domain "
+                                                           "(contoso.onmicrosoft.com)")})
+    client_id: str = field(metadata={"pattern": (CLIENT, "must be the app registration's "
+                                                          "client id (a GUID)")})
     client_secret: SecretRef | None = None
     client_assertion: SecretRef | None = None
     authority_host: str = "https://login.microsoftonline.com"
@@ -82,12 +87,19 @@ class AcrBackend(Backend):
             raise self.error(ConfigError, "the registry is not an Azure Container Registry "
                                           "(NAME.azurecr.io): the Entra ID token would go to it",
                              "Use the acr backend only for an azurecr.io host")
-        session = transport.bounded_session(self.deps.deadline)
-        session.verify = self.settings.ca_bundle or True
-        entra_token = self._entra_token(session)
-        refresh_token = self._exchange(session, entra_token)
+        entra_token = self._entra_token(self._session(self.settings.authority_host))
+        refresh_token = self._exchange(self._session(f"https://{self.registry.host}"), entra_token)
         login = checked_login(USERNAME, refresh_token, "the username", "the refresh token")
         return self.deps.expiring(login, _expiry(refresh_token, self.deps.wall()))
+
+    def _session(self, url: str) -> Any:
+        """A bounded session that sends only to ``url``'s origin: the secret only to Entra ID
+        (whatever its discovery document names), the Entra token only to the registry."""
+        from broker.transport.bounded import bounded_session
+
+        session = bounded_session(self.deps.deadline, [url])
+        session.verify = self.settings.ca_bundle or True
+        return session
 
     def _entra_token(self, session: Any) -> str:
         import msal
@@ -135,21 +147,10 @@ class AcrBackend(Backend):
         return self.error(cls, f"the credential reference {ref}: {problem}", hint)
 
     def translate(self, exc: Exception) -> BrokerError:
-        import requests
-
-        if isinstance(exc, requests.RequestException):
-            return self.error(BackendUnavailable, f"Entra ID or the registry did not answer "
-                                                  f"({type(exc).__name__})",
-                              "Retry; check network access to both")
-        if isinstance(exc, transport.TransportError):
-            if exc.kind == "too-large":
-                return self.error(ConfigError, "an answer larger than 1 MiB", "Check the hosts")
-            return self.error(BackendUnavailable, f"Entra ID or the registry did not answer "
-                                                  f"({exc.kind})", "Retry; check network access")
         if isinstance(exc, ValueError):  # msal: an authority it cannot use
             return self.error(ConfigError, f"msal refused the authority ({type(exc).__name__})",
                               "Check authority_host and tenant_id")
-        return super().translate(exc)
+        return super().translate(exc)  # transport failures: the framework's one map
 
 
 def _expiry(token: str, now: float) -> float:

@@ -1,0 +1,62 @@
+"""Name resolution is inside every time budget (third review, finding 4).
+
+``getaddrinfo`` takes no timeout: a slow resolver (or a hostile DNS server) held a check with
+``timeout: 0.5`` and 1.5 s left for 4.6 s. Each request's budget now covers its resolution,
+for the preflight's transport and for the session client libraries use (Vault here).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import pytest
+
+from broker import preflight
+from broker.app import App
+from broker.cli import LocalContext
+from broker.deadline import Deadline
+from broker.errors import BackendUnavailable
+from tests.support import leaks
+from tests.support.configs import registry
+
+SLOW = 4.0
+
+
+def slow_resolver(name: str) -> list[str]:
+    time.sleep(SLOW)
+    return ["127.0.0.1"]
+
+
+def seconds_left(seconds: float) -> Deadline:
+    deadline = Deadline()
+    deadline.start(seconds * 1000, margin=0.0)
+    return deadline
+
+
+def test_a_slow_resolver_cannot_hold_a_check_past_its_budget(login):
+    started = time.monotonic()
+    result = preflight.check(registry("registry.test:5000", timeout=0.5), login,
+                             resolver=slow_resolver, deadline=seconds_left(1.5))
+    took = time.monotonic() - started
+    assert took < 1.0, f"the check waited {took:.1f} s for the resolver"
+    assert (result.ok, result.step) == (False, "ping")
+    assert "took longer than" in result.detail
+
+
+def test_a_slow_resolver_cannot_hold_a_vault_read(monkeypatch, clock):
+    def slow_getaddrinfo(*args, **kwargs):
+        time.sleep(SLOW)
+        raise socket.gaierror("too late")
+    monkeypatch.setattr(socket, "getaddrinfo", slow_getaddrinfo)
+    config = {"registries": {"v": {"host": "v.example", "timeout": 0.5, "retries": 0, "backend": {
+        "type": "vault", "address": "https://vault.test:8200", "path": "reg",
+        "auth": {"method": "token", "token": {"env": "VT"}}}}}}
+    app = App(json.dumps(config), environ={"VT": leaks.secret("vault-token")}, clock=clock)
+    started = time.monotonic()
+    with pytest.raises(BackendUnavailable) as caught:
+        app.invoke({}, LocalContext("v", timeout_ms=2000))
+    took = time.monotonic() - started
+    assert took < 1.0, f"the Vault read waited {took:.1f} s for the resolver"
+    assert "resolving 'vault.test' took longer than" in str(caught.value)
