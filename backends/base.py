@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import math
 import random
-import time
-from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from broker import aws
-from broker.deadline import Deadline
+from broker.deps import Deps
 from broker.errors import (
     AccessDenied,
     BackendUnavailable,
@@ -22,36 +20,9 @@ from broker.login import FormatProblem, Login
 from broker.transport import errors as transport
 
 if TYPE_CHECKING:
-    from broker.aws import AwsClients
     from broker.config import Registry
+    from broker.identity import Minting
 
-
-class Deps:
-    """What backends may use: they get clients and environment from here, never from globals.
-
-    ``clock`` drives TTLs and token leases (tests move it); ``wall`` is the time of day, to
-    read a minted token's expiry (tests move it too); ``deadline`` is the real time left in
-    the current invocation. (A plain class: a dataclass costs a millisecond of cold start
-    to define.)
-    """
-
-    __slots__ = ("environ", "aws", "clock", "deadline", "sleep", "wall")
-
-    def __init__(self, environ: Mapping[str, str] | None = None, aws: AwsClients | None = None,
-                 clock: Callable[[], float] = time.monotonic, deadline: Deadline | None = None,
-                 sleep: Callable[[float], None] = time.sleep,
-                 wall: Callable[[], float] = time.time) -> None:
-        self.environ = {} if environ is None else environ
-        self.aws = aws
-        self.clock = clock
-        self.deadline = deadline or Deadline()
-        self.sleep = sleep
-        self.wall = wall
-
-    def expiring(self, login: Login, expires_at_epoch: float) -> Login:
-        """``login`` with its expiry (seconds since the epoch) moved onto ``clock``."""
-        left = expires_at_epoch - self.wall()
-        return Login(login.username, login.password, expires_at=self.clock() + left)
 
 TRANSPORT_ERRORS: tuple[tuple[type[Exception], type[BrokerError], str, str], ...] = (
     # (raised by broker.transport, the broker's error, problem, hint): the first that fits.
@@ -135,11 +106,15 @@ class Backend:
         """``(key, region)`` for every ARN in the settings that names a region."""
         return []
 
+    mints: ClassVar[bool] = False
+    """True for a backend that mints logins from an identity instead of reading a stored one:
+    it must declare :meth:`minting`, and the framework keeps registries' identities apart."""
+
     @classmethod
-    def check_together(cls, settings: Mapping[str, Any]) -> list[tuple[str, str, str]]:
-        """``(registry, key, problem)`` for rules across every registry using this backend
-        (``settings`` by registry name); none by default."""
-        return []
+    def minting(cls, settings: Any, host: str) -> Minting | None:
+        """The identities a login for these settings (and the registry's ``host``) is minted
+        through, root first, the served one last (:mod:`broker.identity`); None for a store."""
+        return None
 
     @classmethod
     def deploy_notes(cls, settings: Any) -> list[str]:
@@ -201,11 +176,19 @@ class Backend:
         raise NotImplementedError
 
     def _unexpired(self, login: Login) -> Login:
-        """A minted login, checked: its expiry a finite time still ahead (one already past, from
-        a skewed clock or a hostile answer, is useless to a client; NaN would defeat the cache)."""
+        """A minted login, checked: from a backend that declares what it mints through (else
+        the identity rule could not have kept registries apart), its expiry a finite time still
+        ahead (one already past, from a skewed clock or a hostile answer, is useless to a
+        client; NaN would defeat the cache)."""
         at, now = login.expires_at, self.deps.clock()
         if at is None:
             return login
+        if type(self).minting(self.settings, self.registry.host) is None:
+            raise self.error(ConfigError, "the backend minted a login but declares no identity "
+                                          "it mints through, so nothing keeps another registry "
+                                          "from minting the same login; it was not served",
+                             "The backend must set `mints = True` and implement `minting()` "
+                             "(docs/plugins.md)")
         if not math.isfinite(at):
             raise self.error(MalformedSecret, "the store answered a login whose expiry is not a "
                                               "number", "Check what answers for the store")

@@ -11,14 +11,16 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backends.base import AwsBackend
 from broker.aws import NO_WILDCARD, REGION, ROLE_ARN
 from broker.errors import MalformedSecret
 from broker.login import FormatProblem, Login, checked_login
+
+if TYPE_CHECKING:
+    from broker.identity import Minting
 
 ACCOUNT = {"pattern": (re.compile(r"[0-9]{12}"), "must be a 12-digit AWS account id")}
 
@@ -40,6 +42,7 @@ class EcrBackend(AwsBackend):
     type = "ecr"
     service = "ecr"
     Settings = EcrSettings
+    mints = True
 
     @classmethod
     def store_grants(cls, settings: EcrSettings) -> list:
@@ -53,21 +56,14 @@ class EcrBackend(AwsBackend):
                   for name in settings.repositories)]
 
     @classmethod
-    def check_together(cls, settings: Mapping[str, EcrSettings]) -> list[tuple[str, str, str]]:
-        """Each ``ecr`` registry signs as its own identity. An ECR token carries every pull
-        grant of the identity that asked for it, in any registry: two registries minting as
-        one identity would let either alias's invokers pull the other's repositories."""
-        first: dict[str | None, str] = {}
-        problems = []
-        for name, s in settings.items():
-            other = first.setdefault(s.role_arn, name)
-            if other != name:
-                who = f"role {s.role_arn}" if s.role_arn else "the function's own role"
-                problems.append((name, "role_arn", f"the ecr registry '{other}' mints as {who} "
-                                 "too; a token carries all its identity's pull grants, so each "
-                                 "alias would pull the other's repositories: give each ecr "
-                                 "registry its own role_arn"))
-        return problems
+    def minting(cls, settings: EcrSettings, host: str) -> Minting:
+        """An ECR token carries every pull grant of the identity that asked for it, in any
+        registry: two registries asking as one identity would each pull the other's
+        repositories, so the framework refuses them (broker.identity)."""
+        from broker import identity
+
+        chain = identity.minted_by(settings.role_arn)
+        return chain.then(f"ecr-token:{chain.served.key}", f"an ECR token of {chain.served.label}")
 
     @classmethod
     def deploy_notes(cls, settings: EcrSettings) -> list[str]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from backends.base import Backend
@@ -26,8 +26,14 @@ from broker.aws import REGION, ROLE_ARN
 from broker.errors import AccessDenied, BackendUnavailable, BrokerError, ConfigError, SecretNotFound
 from broker.login import Login, checked_login
 
+if TYPE_CHECKING:
+    from broker.identity import Minting
+
 USERNAME = "oauth2accesstoken"
-SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+SCOPE = "https://www.googleapis.com/auth/cloud-platform.read-only"
+"""The narrowest scope Artifact Registry accepts for pulling. A token with it cannot call IAM
+Credentials' generateAccessToken (which takes the iam or cloud-platform scope): a served
+federated token cannot impersonate any service account."""
 SUBJECT_TOKEN_TYPE = "urn:ietf:params:aws:token-type:aws4_request"
 AUDIENCE = {"pattern": (re.compile(
     r"//iam\.googleapis\.com/projects/[0-9]+/locations/global/workloadIdentityPools/"
@@ -92,6 +98,7 @@ class GarBackend(Backend):
 
     type = "gar"
     Settings = GarSettings
+    mints = True
     distributions = ("google-auth", "requests")
     loggers = ("google.auth", "google.oauth2")
 
@@ -102,6 +109,23 @@ class GarBackend(Backend):
         from broker import iam
 
         return [iam.Grant(iam.ASSUME, settings.role_arn)] if settings.role_arn else []
+
+    @classmethod
+    def minting(cls, settings: GarSettings, host: str) -> Minting:
+        """The AWS identity it signs as, the pool's federated principal for it, and the
+        service account it impersonates, if any. Served without one, the federated token acts
+        as the principal: no other registry may then impersonate through that principal (its
+        invokers could mint that registry's login), which the framework refuses."""
+        from broker import identity
+
+        chain = identity.minted_by(settings.role_arn)
+        pool = settings.audience.split("/providers/", 1)[0]
+        chain = chain.then(f"google-principal:{pool}|{chain.served.key}", f"the Google principal "
+                           f"of {pool.rsplit('/', 1)[-1]} signed as {chain.served.label}")
+        if settings.service_account:
+            chain = chain.then(f"google-sa:{settings.service_account.lower()}",
+                               f"service account {settings.service_account}")
+        return chain
 
     @classmethod
     def describe(cls, settings: GarSettings) -> str:

@@ -11,9 +11,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from backends.base import Backend, Deps
+from backends.base import Backend
 from broker import refs, schema
 from broker.aws import REGION
+from broker.deps import Deps
 from broker.errors import (
     AccessDenied,
     BackendUnavailable,

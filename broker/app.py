@@ -8,11 +8,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from backends.base import Deps
 from broker import log, pins
 from broker.aws import AwsClients
 from broker.config import DEFAULT_CONFIG_TTL, Config, load_config, resolve_source, source_label
 from broker.deadline import Deadline, ms_since, remaining_ms
+from broker.deps import Deps
 from broker.errors import BrokerError, ConfigError, PreflightFailed
 from broker.selection import alias_of, select
 from broker.service import Broker

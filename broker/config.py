@@ -345,13 +345,25 @@ def _registries(raw_registries: dict, defaults: Defaults, environ: Mapping[str, 
 
 
 def _across_registries(parsed: dict[str, Registry]) -> schema.Problems:
-    """Each backend type's rules across the registries that use it (Backend.check_together)."""
-    by_type: dict[str, dict[str, Any]] = {}
+    """The identity rule across every registry whose login is minted (broker.identity), for
+    built-in backends and plugins alike; a minting backend that declares nothing is refused."""
+    minted, problems = [], []
     for name, registry in parsed.items():
-        by_type.setdefault(registry.backend_type, {})[name] = registry.backend
-    return [(f"registries.{name}.backend.{key}", message)
-            for backend_type, settings in by_type.items()
-            for name, key, message in backends.backend_class(backend_type).check_together(settings)]
+        cls = backends.backend_class(registry.backend_type)
+        chain = cls.minting(registry.backend, registry.host)
+        if chain is not None:
+            minted.append((name, chain))
+        elif cls.mints:
+            problems.append((f"registries.{name}.backend.type", f"the {registry.backend_type} "
+                             "backend mints logins but declares no identity it mints through "
+                             "(Backend.minting), so it cannot be kept apart from other "
+                             "registries; fix the backend (docs/plugins.md)"))
+    if minted:
+        from broker import identity
+
+        problems += [(f"registries.{name}.backend", message)
+                     for name, message in identity.problems(minted)]
+    return problems
 
 
 def _name_problem(name: Any, seen: dict[str, str]) -> str | None:

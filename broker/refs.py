@@ -15,7 +15,7 @@ from broker.errors import BrokerError, MalformedSecret, SecretNotFound
 from broker.schema import Problems, kind
 
 if TYPE_CHECKING:
-    from backends.base import Deps
+    from broker.deps import Deps
 
 KINDS = ("env", "secretsmanager", "ssm")
 _PRINTABLE_WORD = re.compile(r"^[\x21-\x7e]+\Z")

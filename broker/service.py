@@ -7,10 +7,11 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import backends
-from backends.base import Backend, Deps
+from backends.base import Backend
 from broker import aws
 from broker.cache import TtlCache
 from broker.config import Config, Registry
+from broker.deps import Deps
 from broker.errors import ConfigError, PreflightFailed
 from broker.login import Login
 

@@ -168,10 +168,15 @@ class MintingStore(Store):
         raise NotImplementedError
 
 
+def _document(store: Store, *names: str, **registry: Any) -> dict:
+    """A configuration of ``names`` registries on the store's host, each with its backend."""
+    return {"registries": {name: {"host": getattr(store, "host", HOST), "backend": store.backend(),
+                                  "cache_ttl": TTL, "stale_if_error": STALE, **registry}
+                           for name in names}}
+
+
 def make_app(store: Store, clock: Any, overrides: dict | None = None, **registry: Any) -> App:
-    config = {"registries": {REGISTRY: {"host": getattr(store, "host", HOST),
-                                        "backend": store.backend(), "cache_ttl": TTL,
-                                        "stale_if_error": STALE, **registry}}}
+    config = _document(store, REGISTRY, **registry)
     parts = {"environ": store.environ, "aws": store.aws, **(overrides or {})}
     if isinstance(store, MintingStore):
         started = clock()
@@ -356,7 +361,26 @@ class RemoteContract:
 
 
 class MintedContract:
-    """For backends that mint: the login, its expiry honoured by the cache, denial, outage."""
+    """For backends that mint: the identity they declare, the login, its expiry honoured by
+    the cache, denial, outage."""
+
+    def test_declares_what_it_mints_through(self, store):
+        import backends
+        from broker.config import parse_config
+        from broker.identity import Minting
+
+        registry = parse_config(_document(store, REGISTRY), "test").registries[REGISTRY]
+        cls = backends.backend_class(store.backend_type)
+        chain = cls.minting(registry.backend, registry.host)
+        assert cls.mints, "a minting backend sets `mints = True`"
+        assert isinstance(chain, Minting) and chain.through, "minting() must name its identities"
+
+    def test_two_registries_minting_as_one_are_refused(self, store):
+        from broker.config import parse_config
+
+        document = _document(store, REGISTRY, "twin")
+        with pytest.raises(BrokerError, match="both mint through"):
+            parse_config(document, "test")
 
     def test_serves_the_minted_login_and_its_expiry(self, store, clock, log_lines):
         password = secret("minted")

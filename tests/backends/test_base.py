@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from backends.base import Backend, Deps
+from backends.base import Backend
 from broker.config import parse_config
+from broker.deps import Deps
 from broker.errors import MalformedSecret
 from broker.login import Login
 
@@ -20,10 +21,17 @@ class Minting(Backend):
 
     type = "env"
     expiry = WALL + 3600
+    mints = True
 
     @classmethod
     def describe(cls, settings) -> str:
         return "a test mint"
+
+    @classmethod
+    def minting(cls, settings, host):
+        from broker.identity import Identity, Minting
+
+        return Minting((Identity("test", "a test identity"),))
 
     def _fetch(self) -> Login:
         return self.deps.expiring(Login("u", "p"), self.expiry)

@@ -163,10 +163,11 @@ def test_two_ecr_registries_minting_as_one_identity_are_refused():
             "b": {**block, "backend": {**block["backend"], "repositories": ["team-b/y"],
                                        **({"role_arn": role_b} if role_b else {})}}}}
     role = "arn:aws:iam::123456789012:role/ecr-puller"
-    for config in (two(), two(role, role)):
+    for config, who in ((two(), "the function's own role"), (two(role, role), f"role {role}")):
         with pytest.raises(Exception) as info:
             parse_config(config, "t")
-        assert "registries.b.backend.role_arn: the ecr registry 'a' mints as" in str(info.value)
+        assert f"registries.b.backend: 'b' and 'a' both mint through an ECR token of {who}" \
+            in str(info.value)
     parse_config(two(role_b=role), "t")  # the function's role for one, its own role for the other
 
 

@@ -8,6 +8,7 @@ import json
 
 import botocore.session
 import pytest
+import requests
 
 from broker.aws import AwsClients
 from broker.errors import AccessDenied, BackendUnavailable, ConfigError, MalformedSecret
@@ -125,3 +126,31 @@ def test_a_token_that_has_already_expired_is_not_served(federated, clock):
         "access_token": federated.minted, "token_type": "Bearer", "expires_in": -7200})))
     error = expect_error(make_app(federated, clock, retries=0), MalformedSecret, federated)
     assert "expired" in str(error)
+
+
+# --- Third review, finding 1: one alias's token must not mint another's ----------------------
+
+def test_the_served_token_is_scoped_to_reading(store, clock):
+    """The served token carries Artifact Registry's narrowest scope; the token that only
+    impersonates carries the iam scope, and is never served."""
+    store.mint(secret("minted"))
+    served = invoke(make_app(store, clock))["Credentials"]["Password"]
+    assert store.issued[served if not store.impersonate else store.federated] == (
+        "https://www.googleapis.com/auth/iam" if store.impersonate else
+        "https://www.googleapis.com/auth/cloud-platform.read-only")
+    assert served not in store.issued or store.issued[served].endswith(".read-only")
+
+
+def test_a_served_federated_token_cannot_impersonate_a_service_account(federated, clock):
+    """The attack: team-a's invoker is served the federated token, and presents it to
+    generateAccessToken for team-b's service account (Google answered 200 with the
+    cloud-platform scope). Scoped to reading, IAM Credentials refuses it."""
+    federated.mint(secret("minted"))
+    served = invoke(make_app(federated, clock))["Credentials"]["Password"]
+    url = (f"https://127.0.0.2:{federated._ports['127.0.0.2']}/v1/projects/-/serviceAccounts/"
+           f"{federated.account}:generateAccessToken")
+    answer = requests.post(url, json={"scope": ["https://www.googleapis.com/auth/cloud-platform"
+                                                ".read-only"]},
+                           headers={"Authorization": f"Bearer {served}"},
+                           verify=str(federated.ca.bundle), timeout=10)
+    assert answer.status_code == 403, "the served token minted another registry's login"

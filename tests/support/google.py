@@ -28,6 +28,11 @@ from tests.support.tls import TestCA
 PROJECT_NUMBER = "123456789012"
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 IAM_SCOPE = "https://www.googleapis.com/auth/iam"
+CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
+PULL_SCOPE = "https://www.googleapis.com/auth/cloud-platform.read-only"  # Artifact Registry reads
+# generateAccessToken's authorization scopes (IAM Credentials API reference): a caller's token
+# with neither cannot impersonate.
+IMPERSONATING_SCOPES = {IAM_SCOPE, CLOUD_PLATFORM}
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 GET_CALLER_IDENTITY = "https://sts.us-east-1.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15"
 
@@ -87,6 +92,7 @@ class GoogleStandIns(MintingStore):
         self.ca = TestCA.create(tmp_path)
         self.tls = {ip: self.ca.server_context(ip, tmp_path) for ip in ("127.0.0.1", "127.0.0.2")}
         self.federated, self.minted, self.wrong, self.replays = secret("federated"), "", [], []
+        self.issued: dict[str, str] = {}  # every token STS answered, and the scope it carries
         self._ports = {"127.0.0.1": 0, "127.0.0.2": 0}
         self.up()
 
@@ -125,18 +131,19 @@ class GoogleStandIns(MintingStore):
     # Google's STS: https://cloud.google.com/iam/docs/reference/sts/rest/v1/TopLevel/token
     def _exchange(self, request):
         form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
-        # the token that only impersonates is asked with the narrower iam scope
-        scope = IAM_SCOPE if self.impersonate else gar.SCOPE
-        expected = {"grant_type": TOKEN_EXCHANGE, "audience": self.ref, "scope": scope,
+        expected = {"grant_type": TOKEN_EXCHANGE, "audience": self.ref,
                     "requested_token_type": ACCESS_TOKEN_TYPE,
                     "subject_token_type": gar.SUBJECT_TOKEN_TYPE}
-        if request.method != "POST" or {k: form.get(k) for k in expected} != expected:
+        known_scope = form.get("scope") in {PULL_SCOPE, CLOUD_PLATFORM, IAM_SCOPE}
+        if request.method != "POST" or {k: form.get(k) for k in expected} != expected \
+                or not known_scope:
             self.wrong.append(("sts", sorted(form)))
             return json_body('{"error": "invalid_request"}', status=400)
         caller = self._verified_caller(form.get("subject_token", ""))
         if caller != self.trusted:
             return json_body('{"error": "invalid_grant", "error_description": "no"}', status=400)
         token = self.federated if self.impersonate else self.minted
+        self.issued[token] = form["scope"]
         return json_body(json.dumps({"access_token": token, "issued_token_type": ACCESS_TOKEN_TYPE,
                                      "token_type": "Bearer", "expires_in": int(self.lifetime)}))
 
@@ -167,9 +174,11 @@ class GoogleStandIns(MintingStore):
     # IAM Credentials: projects.serviceAccounts.generateAccessToken
     def _impersonate(self, request):
         body = json.loads(request.body or b"{}")
-        if (request.method != "POST" or gar.SCOPE not in body.get("scope", [])
-                or request.headers.get("authorization") != f"Bearer {self.federated}"):
+        bearer = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if request.method != "POST" or PULL_SCOPE not in body.get("scope", []):
             self.wrong.append(("impersonate", sorted(body)))
+            return json_body('{"error": {"code": 400, "status": "INVALID_ARGUMENT"}}', status=400)
+        if self.issued.get(bearer) not in IMPERSONATING_SCOPES:  # unknown, or scoped too narrowly
             return json_body('{"error": {"code": 403, "status": "PERMISSION_DENIED"}}', status=403)
         expiry = datetime.datetime.fromtimestamp(time.time() + self.lifetime, datetime.UTC)
         return json_body(json.dumps({"accessToken": self.minted,

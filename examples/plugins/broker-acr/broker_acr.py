@@ -62,6 +62,18 @@ class AcrBackend(Backend):
     Settings = AcrSettings
     distributions = ("msal", "requests")
     loggers = ("msal",)
+    mints = True
+
+    @classmethod
+    def minting(cls, settings: AcrSettings, host: str) -> Any:
+        """The Entra app, then the ACR refresh token it is exchanged for at ``host`` (bound to
+        that registry). The Entra token itself is never served."""
+        from broker import identity
+
+        app = identity.Identity(f"entra:{settings.tenant_id.lower()}/{settings.client_id.lower()}",
+                                f"Entra app {settings.client_id}")
+        return identity.Minting((app,)).then(f"acr:{host.lower()}|{app.key}",
+                                             f"an ACR token of {app.label} for {host}")
 
     @classmethod
     def describe(cls, settings: AcrSettings) -> str:
