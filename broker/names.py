@@ -1,27 +1,69 @@
-"""Names that AWS managed policies would hand to every SageMaker execution role.
+"""Names that AWS managed policies would hand to roles that were never meant to invoke broker.
 
-``AmazonSageMakerFullAccess``, attached to many SageMaker execution roles, allows
-``lambda:InvokeFunction`` on ``arn:aws:lambda:*:*:function:*SageMaker*`` (also ``*sagemaker*``,
-``*Sagemaker*`` and ``*LabelingFunction*``); ``AmazonSageMakerPipelinesIntegrations`` adds
-``*sageMaker*`` (and ``lambda:UpdateFunctionCode``), ``AmazonSageMakerGroundTruthExecution``
-``*GtRecipe*``. IAM's ``*`` also matches ``:``, so the patterns match a function's aliases
-too: a function or alias whose ARN holds one of these words can be invoked, through every
-alias, by every role with such a policy, whatever the alias's own permissions say.
+Some AWS managed policies allow ``lambda:InvokeFunction``, with no condition, on every function
+or alias whose ARN matches a pattern: ``AmazonSageMakerFullAccess`` (attached to many
+SageMaker execution roles) on ``arn:aws:lambda:*:*:function:*SageMaker*``,
+``AmazonSSMMaintenanceWindowRole`` on ``...:function:*:SSM*`` (an alias named ``SSM...``),
+and others. A function, stage or alias whose ARN such a pattern matches can be invoked by
+every role holding the policy, whatever the alias's own permissions say: that would hand a
+registry's login to all of them.
+
+The patterns are not a hand list: :mod:`broker.managed_policies` is generated from every AWS
+managed policy (``deploy/refresh_policies.py``). Matching follows IAM: ``*`` matches any run
+of characters (``:`` included) and ``?`` one character, case-sensitively. A name is checked
+where it sits in the deployed ARNs, with the rest of the ARN unknown (a character no pattern
+spells), so the check holds whatever the function and stage are called.
 """
 
 from __future__ import annotations
 
-RISKY_WORDS = ("sagemaker", "labelingfunction", "gtrecipe")
-"""Lower-case; a name holding one in any letter case is refused."""
+_UNKNOWN = "\x00"
+_ARN = f"arn:aws:lambda:{_UNKNOWN}:{_UNKNOWN}:function:"
+PROBES = {
+    "alias": (f"{_ARN}{_UNKNOWN}:{{}}",),
+    "function": (f"{_ARN}{{}}", f"{_ARN}{{}}:{_UNKNOWN}"),
+    "part": (f"{_ARN}{_UNKNOWN}{{}}{_UNKNOWN}", f"{_ARN}{_UNKNOWN}{{}}{_UNKNOWN}:{_UNKNOWN}"),
+}
+"""The deployed ARNs a name appears in, by where it sits: an alias (a registry), a whole
+function name, or a part of one (the stage, the service)."""
 
 
-def managed_policy_risk(name: str) -> str | None:
-    """Why ``name`` must not be part of a function or alias ARN, or None when it is safe."""
-    lowered = name.lower()
-    word = next((w for w in RISKY_WORDS if w in lowered), None)
-    if word is None:
+def iam_match(pattern: str, value: str) -> bool:
+    """IAM's wildcard match: ``*`` any run of characters, ``?`` one, case-sensitive."""
+    p = v = 0
+    star, resume = -1, 0
+    while v < len(value):
+        if p < len(pattern) and pattern[p] in ("?", value[v]) and pattern[p] != "*":
+            p, v = p + 1, v + 1
+        elif p < len(pattern) and pattern[p] == "*":
+            star, resume, p = p, v, p + 1
+        elif star >= 0:
+            p, resume = star + 1, resume + 1
+            v = resume
+        else:
+            return False
+    return all(c == "*" for c in pattern[p:])
+
+
+def matching_policies(name: str, where: str = "alias") -> tuple[str, tuple[str, ...]] | None:
+    """The first managed-policy pattern that matches ``name`` at ``where`` (see PROBES), with
+    the policies that hold it; None when no pattern does."""
+    from broker.managed_policies import INVOKE_PATTERNS
+
+    arns = [probe.format(name) for probe in PROBES[where]]
+    for pattern, policies in INVOKE_PATTERNS:
+        if any(iam_match(pattern, arn) for arn in arns):
+            return pattern, policies
+    return None
+
+
+def managed_policy_risk(name: str, where: str = "alias") -> str | None:
+    """Why ``name`` must not sit at ``where`` in a deployed ARN, or None when it is safe."""
+    found = matching_policies(name, where)
+    if found is None:
         return None
-    return (f"holds '{word}' (in any letter case): the AWS managed policy AmazonSageMakerFullAccess "
-            "(and its siblings) lets every role that has it invoke any Lambda function or alias "
-            "whose ARN holds that word, which would hand every registry's login to every such "
-            "SageMaker role")
+    pattern, policies = found
+    held = ", ".join(policies[:3]) + (f" and {len(policies) - 3} more" if len(policies) > 3 else "")
+    return (f"makes the deployed ARN match {pattern}, on which the AWS managed polic"
+            f"{'y' if len(policies) == 1 else 'ies'} {held} allow lambda:InvokeFunction with no "
+            "condition: every role holding one could invoke it and be served the login")

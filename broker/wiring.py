@@ -22,7 +22,7 @@ def alias_arn(config: Config, name: str, function_arn: str) -> str:
         raise ConfigError.from_problems("--function-arn", [(
             "--function-arn", "must be an unqualified Lambda function ARN such as "
                               "arn:aws:lambda:eu-west-1:123456789012:function:NAME")], hint=ARN_HINT)
-    risk = managed_policy_risk(function_arn.rsplit(":", 1)[1])
+    risk = managed_policy_risk(function_arn.rsplit(":", 1)[1], "function")
     if risk:
         raise ConfigError.from_problems("--function-arn", [(
             "--function-arn", f"the function name {risk}; redeploy under the default name")],

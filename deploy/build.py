@@ -150,9 +150,10 @@ def check_names(serverless: Path, stage: str) -> None:
     """Refuse names that a SageMaker managed policy matches (the registry names, which become
     alias names, are checked with the configuration)."""
     service, functions = function_names(serverless, stage)
-    named = [("service", service), ("stage", stage), *(("function", f) for f in functions)]
-    for what, name in named:
-        risk = managed_policy_risk(name)
+    named = [("service", service, "part"), ("stage", stage, "part"),
+             *(("function", f, "function") for f in functions)]
+    for what, name, where in named:
+        risk = managed_policy_risk(name, where)
         if risk:
             raise BuildError(f"the {what} '{name}' {risk}. Rename it (in {serverless.name} or "
                              "with --stage/STAGE=)")

@@ -19,7 +19,7 @@ from broker.config import parse_config
 from broker.errors import ConfigError, RegistryNotAllowed, RegistryNotSelected
 from tests.support import leaks
 from tests.support.configs import block, env_backend
-from tests.support.iam_eval import allows, managed_policy
+from tests.support.iam_eval import allows, managed_policies, managed_policy
 from tests.support.packaging import build, build_module
 from tests.support.scripted import challenge
 
@@ -50,6 +50,82 @@ def test_no_deployed_arn_is_invocable_through_a_sagemaker_managed_policy(package
     granted = {arn: allows(document, "lambda:InvokeFunction", arn) for arn in arns}
     assert {arn: patterns for arn, patterns in granted.items() if patterns} == {}
     assert not any("sagemaker" in arn.lower() for arn in arns)
+
+
+def test_no_deployed_arn_is_invocable_through_any_managed_policy(packaged_plus_one):
+    """Third review, finding 2: every AWS managed policy moto ships, not four. Those that allow
+    invoking every function (AdministratorAccess, AWSLambdaRole, ...) are the documented
+    limit; every other unconditioned grant must miss every deployed ARN."""
+    from broker.managed_policies import EVERY_FUNCTION
+
+    arns = deployed_arns(packaged_plus_one)
+    policies = {n: d for n, d in managed_policies().items() if n not in EVERY_FUNCTION}
+    assert len(policies) > 1000, "moto ships every AWS managed policy"
+    granted = {(name, arn): found for name, document in policies.items() for arn in arns
+               if (found := allows(document, "lambda:InvokeFunction", arn, unconditioned=True))}
+    assert granted == {}
+
+
+def sample_names() -> list[tuple[str, str, str]]:
+    """For each unconditioned invoke pattern in moto's managed policies: a name it matches,
+    where it sits (alias or function), and the pattern."""
+    import importlib.util
+
+    from tests.support.packaging import ROOT
+
+    spec = importlib.util.spec_from_file_location("refresh", ROOT / "deploy" / "refresh_policies.py")
+    refresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(refresh)
+    patterns, _ = refresh.derive({n: {"Document": d} for n, d in managed_policies().items()})
+    found = []
+    for pattern in patterns:
+        body = pattern.split(":function:", 1)[1]
+        if body.startswith("*:"):
+            found.append((body[2:].replace("*", "x"), "alias", pattern))
+        elif body.startswith("*"):
+            found.append(("x" + body.strip("*").replace("*", "x") + "x", "alias", pattern))
+        else:
+            found.append((body.replace("*", "x"), "function", pattern))
+    return found
+
+
+@pytest.mark.parametrize("name, where, pattern", sample_names(), ids=lambda v: str(v)[:40])
+def test_every_managed_policy_pattern_refuses_the_names_it_matches(name, where, pattern):
+    from broker.names import PROBES, iam_match, managed_policy_risk
+
+    assert any(iam_match(pattern, probe.format(name)) for probe in PROBES[where])  # the sample
+    risk = managed_policy_risk(name, where)
+    assert risk is not None and "with no condition" in risk
+    if where == "alias":
+        with pytest.raises(ConfigError, match="AWS managed polic"):
+            parse_config({"registries": {name: block("r.example.com")}}, "test")
+
+
+@pytest.mark.parametrize("name", ["SSMImages", "SSM-mirror", "hdr-cache", "redshift-udfs"])
+def test_alias_names_other_managed_policies_grant_are_refused(name):
+    """AmazonSSMMaintenanceWindowRole allows invoking ``function:*:SSM*``, with no condition:
+    an alias named SSM... is invocable by every holder (AWSDeepRacerServiceRolePolicy's
+    ``*dr-*`` and AmazonRedshiftAllCommandsFullAccess's ``*redshift*`` likewise)."""
+    with pytest.raises(ConfigError, match="AWS managed polic"):
+        parse_config({"registries": {name: block("r.example.com")}}, "test")
+
+
+@pytest.mark.parametrize("name", ["ssm-images", "team-SAGEMAKERx", "images", "xSSM"])
+def test_names_iam_would_not_match_pass(name):
+    """IAM's matching is case-sensitive, and ``function:SSM*`` is about function names, not
+    aliases: these aliases are invocable only by those the alias's permissions name."""
+    assert name in parse_config({"registries": {name: block("r.example.com")}}, "test").registries
+
+
+def test_the_committed_pattern_table_is_what_the_managed_policies_give():
+    import subprocess
+    import sys
+
+    from tests.support.packaging import ROOT
+
+    proc = subprocess.run([sys.executable, str(ROOT / "deploy" / "refresh_policies.py"), "--check"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize("args, config_change", [

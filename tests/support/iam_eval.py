@@ -13,12 +13,9 @@ import re
 from typing import Any
 
 
-@functools.cache
 def managed_policy(name: str) -> dict[str, Any]:
     """The policy document of AWS managed policy ``name``."""
-    from moto.iam.aws_managed_policies import aws_managed_policies_data
-
-    return json.loads(aws_managed_policies_data)[name]["Document"]
+    return managed_policies()[name]
 
 
 def _as_list(value: Any) -> list:
@@ -31,13 +28,26 @@ def wildcard_match(pattern: str, value: str) -> bool:
     return re.fullmatch(regex, value, flags=re.DOTALL) is not None
 
 
-def allows(document: dict[str, Any], action: str, resource: str) -> list[str]:
-    """The resource patterns of Allow statements that grant ``action`` on ``resource``."""
+@functools.cache
+def managed_policies() -> dict[str, dict[str, Any]]:
+    """Every AWS managed policy document moto ships, by name."""
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+    return {name: policy["Document"] for name, policy in json.loads(aws_managed_policies_data).items()}
+
+
+def allows(document: dict[str, Any], action: str, resource: str,
+           unconditioned: bool = False) -> list[str]:
+    """The resource patterns of Allow statements that grant ``action`` on ``resource`` (only
+    those without a Condition, with ``unconditioned``)."""
     found = []
     for statement in _as_list(document["Statement"]):
         if statement.get("Effect") != "Allow" or "NotResource" in statement:
             continue
-        if not any(wildcard_match(a.lower(), action.lower()) for a in _as_list(statement["Action"])):
+        if unconditioned and "Condition" in statement:
+            continue
+        actions = _as_list(statement.get("Action", []))
+        if not any(wildcard_match(a.lower(), action.lower()) for a in actions):
             continue
         found += [p for p in _as_list(statement["Resource"]) if wildcard_match(p, resource)]
     return found
