@@ -147,3 +147,30 @@ def test_a_refused_reload_is_reported_by_a_warm_canary(aws, moto, registries, mo
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"_aws"' in x]
     assert {(x["Registry"], x["PreflightFailed"]) for x in lines} == {("(configuration)", 1),
                                                                        ("open", 0)}
+
+
+def test_invoked_again_within_a_minute_the_canary_replays_instead_of_fetching(scripted, monkeypatch,
+                                                                             capsys, clock):
+    """Third review, finding 5: every canary invocation fetched every login uncached and called
+    every registry, whoever invoked it. Now at most once a minute per execution environment."""
+    import broker.canary as canary
+    from broker.app import App
+    from tests.support.scripted import challenge, response
+
+    reg = scripted().on("/v2/", lambda r: response(200) if "authorization" in r.headers
+                        else challenge('Basic realm="r"'))
+    environ = {"RU": "u", "RP": "p"}
+    config = {"registries": {"r": {"host": reg.netloc, "insecure": True, "backend": {
+        "type": "env", "username_var": "RU", "password_var": "RP"}}}}
+    monkeypatch.setattr(canary, "app", App(json.dumps(config), environ=environ, clock=clock))
+    assert canary.handler({}, None) == {"checked": 1, "failed": 0}
+    seen = len(reg.requests)
+    for _ in range(20):
+        clock.advance(2)
+        assert canary.handler({}, None) == {"checked": 1, "failed": 0, "replayed": True}
+    assert len(reg.requests) == seen, "a replayed run called the registry"
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"_aws"' in x]
+    assert len(lines) == 21, "every run still prints its registry's line"
+    clock.advance(canary.MIN_INTERVAL)
+    assert canary.handler({}, None) == {"checked": 1, "failed": 0}
+    assert len(reg.requests) == 2 * seen
