@@ -74,6 +74,11 @@ def _plugin_class(name: Any) -> type[Backend]:
     return cls
 
 
+def built_in_module(name: str) -> str | None:
+    """The module of built-in backend ``name`` (``backends.vault``), None for a plugin."""
+    return KNOWN[name].partition(":")[0] if name in KNOWN else None
+
+
 def plugin_distribution(name: str) -> Any:
     """The installed distribution that provides plugin ``name`` (for vendoring its code)."""
     return plugins()[name].dist

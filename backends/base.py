@@ -20,8 +20,8 @@ from broker.login import FormatProblem, Login
 from broker.transport import errors as transport
 
 if TYPE_CHECKING:
-    from broker.config import Registry
     from broker.identity import Minting
+    from broker.model import Registry
 
 
 TRANSPORT_ERRORS: tuple[tuple[type[Exception], type[BrokerError], str, str], ...] = (
@@ -85,16 +85,16 @@ class Backend:
 
     @classmethod
     def iam_grants(cls, settings: Any) -> list[Any]:
-        """The IAM grants (:class:`broker.iam.Grant`, :class:`broker.iam.Decrypt`) the function
-        needs for these settings; by default, what reading their references needs."""
-        from broker import iam
-
-        return list(iam.reference_grants(_references(settings)))
+        """The IAM grants (:class:`broker.grants.Grant`, :class:`broker.grants.Decrypt`) the
+        backend itself needs for these settings; what reading their secret references needs,
+        the deployment model adds for every backend (:mod:`broker.deployment`)."""
+        return []
 
     @classmethod
     def environment_variables(cls, settings: Any) -> list[str]:
-        """The variables the function must have for these settings (``{env: VAR}`` references)."""
-        return [ref.name for ref in _references(settings) if ref.kind == "env"]
+        """Variables the function must have for these settings, besides ``{env: VAR}``
+        references (which the deployment model adds for every backend)."""
+        return []
 
     @classmethod
     def network_hosts(cls, settings: Any) -> list[tuple[str, str]]:
@@ -227,20 +227,6 @@ class Backend:
                    reference=reference or self.reference, hint=hint)
 
 
-def _references(settings: Any) -> list[Any]:
-    """Every SecretRef in a settings object, nested ones included."""
-    import dataclasses
-
-    from broker.refs import SecretRef
-
-    if isinstance(settings, SecretRef):
-        return [settings]
-    if not dataclasses.is_dataclass(settings):
-        return []
-    return [ref for f in dataclasses.fields(settings)
-            for ref in _references(getattr(settings, f.name))]
-
-
 class AwsBackend(Backend):
     """A backend that reads through one botocore client of ``service``, built at init."""
 
@@ -250,14 +236,14 @@ class AwsBackend(Backend):
     def iam_grants(cls, settings: Any) -> list[Any]:
         """Reading the store (or assuming ``role_arn``, which reads it), and ``kms:Decrypt``
         through the store's service when ``kms_key`` is a customer-managed key."""
-        from broker import iam
+        from broker import grants
 
         if settings.role_arn:  # the assumed role reads the secret, not the function's role
-            return [iam.Grant(iam.ASSUME, settings.role_arn)]
+            return [grants.Grant(grants.ASSUME, settings.role_arn)]
         found = list(cls.store_grants(settings))
         if getattr(settings, "kms_key", None):
-            found.append(iam.Decrypt(settings.kms_key, f"{cls.service}."
-                                                       f"{settings.region or iam.REGION}.amazonaws.com"))
+            found.append(grants.Decrypt(settings.kms_key, f"{cls.service}."
+                                                       f"{settings.region or grants.REGION}.amazonaws.com"))
         return found
 
     @classmethod

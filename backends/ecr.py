@@ -46,13 +46,13 @@ class EcrBackend(AwsBackend):
 
     @classmethod
     def store_grants(cls, settings: EcrSettings) -> list:
-        from broker import iam
+        from broker import grants
 
-        account, region = settings.registry_id or iam.ACCOUNT, settings.region or iam.REGION
+        account, region = settings.registry_id or grants.ACCOUNT, settings.region or grants.REGION
         pull = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
         # GetAuthorizationToken has no resource to scope to: AWS requires "*".
-        return [iam.Grant(("ecr:GetAuthorizationToken",), "*"),
-                *(iam.Grant(pull, f"arn:{iam.PARTITION}:ecr:{region}:{account}:repository/{name}")
+        return [grants.Grant(("ecr:GetAuthorizationToken",), "*"),
+                *(grants.Grant(pull, f"arn:{grants.PARTITION}:ecr:{region}:{account}:repository/{name}")
                   for name in settings.repositories)]
 
     @classmethod

@@ -106,9 +106,9 @@ class GarBackend(Backend):
     def iam_grants(cls, settings: GarSettings) -> list[Any]:
         """None for the function's own identity (signing GetCallerIdentity needs no permission);
         ``sts:AssumeRole`` on ``role_arn`` when it signs as that role."""
-        from broker import iam
+        from broker import grants
 
-        return [iam.Grant(iam.ASSUME, settings.role_arn)] if settings.role_arn else []
+        return [grants.Grant(grants.ASSUME, settings.role_arn)] if settings.role_arn else []
 
     @classmethod
     def minting(cls, settings: GarSettings, host: str) -> Minting:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from backends.base import AwsBackend
 from broker.aws import KMS_KEY_ARN, NO_WILDCARD, REGION, ROLE_ARN
-from broker.errors import MalformedSecret
-from broker.login import Login, SecretFormat
+from broker.login import FormatProblem, Login, SecretFormat
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,9 +31,9 @@ class SecretsManagerBackend(AwsBackend):
 
     @classmethod
     def store_grants(cls, settings: SecretsManagerSettings) -> list:
-        from broker import iam
+        from broker import grants
 
-        return [iam.Grant(iam.SECRETS, iam.secret_arn(settings.secret_id, settings.region))]
+        return [grants.Grant(grants.SECRETS, grants.secret_arn(settings.secret_id, settings.region))]
 
     @classmethod
     def describe(cls, settings: SecretsManagerSettings) -> str:
@@ -41,8 +41,14 @@ class SecretsManagerBackend(AwsBackend):
 
     def _fetch(self) -> Login:
         s = self.settings
-        answer = self.client.get_secret_value(SecretId=s.secret_id, VersionStage=s.version_stage)
-        if "SecretString" not in answer:
-            raise self.error(MalformedSecret, "the secret holds SecretBinary, not SecretString",
-                             "Store the login as a SecretString (JSON text)")
-        return s.parse(answer["SecretString"], self.registry.host)
+        return s.parse(read_secret(self.client, s.secret_id, s.version_stage), self.registry.host)
+
+def read_secret(client: Any, secret_id: str, version_stage: str = "AWSCURRENT") -> str:
+    """The SecretString of ``secret_id`` at ``version_stage``: the one read of a secret, for
+    this backend and for ``{secretsmanager: ...}`` references alike (client errors are
+    translated by the caller with :func:`broker.aws.translate`)."""
+    answer = client.get_secret_value(SecretId=secret_id, VersionStage=version_stage)
+    if "SecretString" not in answer:
+        raise FormatProblem("the secret holds SecretBinary, not SecretString",
+                            "Store the value as a SecretString (JSON text)")
+    return answer["SecretString"]

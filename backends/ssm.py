@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from backends.base import AwsBackend
 from broker.aws import KMS_KEY_ARN, NO_WILDCARD, REGION, ROLE_ARN
@@ -48,9 +49,9 @@ class SsmBackend(AwsBackend):
 
     @classmethod
     def store_grants(cls, settings: SsmSettings) -> list:
-        from broker import iam
+        from broker import grants
 
-        return [iam.Grant(iam.PARAMETERS, iam.parameter_arn(name, settings.region))
+        return [grants.Grant(grants.PARAMETERS, grants.parameter_arn(name, settings.region))
                 for name in settings.names]
 
     @classmethod
@@ -60,12 +61,31 @@ class SsmBackend(AwsBackend):
 
     def _fetch(self) -> Login:
         names = self.settings.names
-        answer = self.client.get_parameters(Names=names, WithDecryption=True)
-        if answer.get("InvalidParameters"):
-            raise self.error(SecretNotFound, f"missing: {', '.join(answer['InvalidParameters'])}",
-                             "Create the parameter(s) in this account and region, or fix the names")
-        values = {p["Name"]: p["Value"] for p in answer["Parameters"]}
+        try:
+            values = read_parameters(self.client, names)
+        except ParametersMissing as exc:
+            raise self.error(SecretNotFound, f"missing: {', '.join(exc.names)}",
+                             "Create the parameter(s) in this account and region, or fix the "
+                             "names") from None
         if self.settings.parameter:
             return self.settings.parse(values[names[0]], self.registry.host)
         return checked_login(values[names[0]], values[names[1]],
                              *(f"parameter {name}" for name in names))
+
+
+class ParametersMissing(Exception):
+    """Parameters that do not exist (names from the configuration, never values)."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(", ".join(names))
+        self.names = names
+
+
+def read_parameters(client: Any, names: list[str]) -> dict[str, str]:
+    """Every parameter's value, decrypted, in one ``GetParameters`` call: the one read of
+    parameters, for this backend, ``{ssm: ...}`` references and an ``ssm:`` configuration
+    alike (client errors are translated by the caller with :func:`broker.aws.translate`)."""
+    answer = client.get_parameters(Names=names, WithDecryption=True)
+    if answer.get("InvalidParameters"):
+        raise ParametersMissing([str(name) for name in answer["InvalidParameters"]])
+    return {p["Name"]: p["Value"] for p in answer["Parameters"]}

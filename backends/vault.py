@@ -165,9 +165,7 @@ class VaultBackend(Backend):
         """A login (its references read through AWS, then a request unless it is a token) and
         a read: each may take a whole ``timeout``."""
         auth = self.settings.auth
-        through_aws = [ref for ref in (auth.token, auth.role_id, auth.secret_id)
-                       if isinstance(ref, SecretRef) and ref.kind != "env"]
-        return len(through_aws) + (auth.method != "token") + 1
+        return refs.calls([auth.token, auth.role_id, auth.secret_id]) + (auth.method != "token") + 1
 
     def _check_time_for_relogin(self) -> None:
         if not self.deps.deadline.allows(self.registry.timeout * self.attempt_cost):

@@ -10,12 +10,14 @@ from typing import Any
 
 from broker import log, pins
 from broker.aws import AwsClients
-from broker.config import DEFAULT_CONFIG_TTL, Config, load_config, resolve_source, source_label
+from broker.config import DEFAULT_CONFIG_TTL, load_config
 from broker.deadline import Deadline, ms_since, remaining_ms
 from broker.deps import Deps
 from broker.errors import BrokerError, ConfigError, PreflightFailed
+from broker.model import Config
 from broker.selection import alias_of, select
 from broker.service import Broker
+from broker.sources import resolve_source, source_label
 
 
 class App:

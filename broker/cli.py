@@ -209,25 +209,19 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _iam_policy(args: argparse.Namespace) -> int:
-    from broker import iam
+    from broker import deployment, iam
 
     try:
-        config = _config(args)
+        model = deployment.model(_config(args))
     except BrokerError as exc:
         return _fail(exc, 2)
-    document = iam.render(iam.statements(config, args.config_source), args.region, args.account,
+    document = iam.render(model.statements(args.config_source), args.region, args.account,
                           args.partition)
     print(json.dumps(document, indent=2))
-    for name, note in _deploy_notes(config):
-        print(f"note: registries.{name}: {note}", file=sys.stderr)
+    for facts in model.registries:
+        for note in facts.notes:
+            print(f"note: registries.{facts.name}: {note}", file=sys.stderr)
     return 0
-
-
-def _deploy_notes(config: Any) -> list[tuple[str, str]]:
-    import backends
-
-    return [(name, note) for name, r in config.registries.items()
-            for note in backends.backend_class(r.backend_type).deploy_notes(r.backend)]
 
 
 def _init(args: argparse.Namespace) -> int:

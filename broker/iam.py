@@ -1,8 +1,8 @@
-"""Least-privilege IAM derived from the configuration: one source of truth, no ARN typed twice.
+"""Least-privilege IAM from the grants the deployment model collects (:mod:`broker.deployment`):
+one source of truth, no ARN typed twice.
 
-Statements are built with CloudFormation pseudo parameters (``${AWS::Region}``,
-``${AWS::AccountId}``, ``${AWS::Partition}``) wherever the configuration leaves
-them open; :func:`for_cloudformation` wraps those in ``Fn::Sub`` and
+Grants name resources with CloudFormation pseudo parameters (:mod:`broker.grants`) wherever
+the configuration leaves them open; :func:`for_cloudformation` wraps those in ``Fn::Sub`` and
 :func:`render` fills them in for a plain policy document.
 """
 
@@ -10,77 +10,40 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Iterable
+from typing import Any
 
-if TYPE_CHECKING:
-    from broker.config import Config
-    from broker.refs import SecretRef
+from broker.grants import (
+    ACCOUNT,
+    DECRYPT,
+    PARAMETERS,
+    PARTITION,
+    REGION,
+    SECRETS,
+    Decrypt,
+    Grant,
+    parameter_arn,
+)
 
-REGION, ACCOUNT, PARTITION = "${AWS::Region}", "${AWS::AccountId}", "${AWS::Partition}"
-SECRETS = ("secretsmanager:GetSecretValue",)
-PARAMETERS = ("ssm:GetParameter", "ssm:GetParameters")
-ASSUME = ("sts:AssumeRole",)
-_DECRYPT = ("kms:Decrypt",)
 _SIDS = {SECRETS: "ReadRegistrySecrets", PARAMETERS: "ReadRegistryParameters",
-         ASSUME: "AssumeSecretRoles"}
+         ("sts:AssumeRole",): "AssumeSecretRoles"}
 
 
-class Grant(NamedTuple):
-    """``actions`` on ``resource``: what a backend declares its registry needs."""
-
-    actions: tuple[str, ...]
-    resource: str
-
-
-class Decrypt(NamedTuple):
-    """``kms:Decrypt`` on ``key``, only through ``service`` (``kms:ViaService``)."""
-
-    key: str
-    service: str
-
-
-def secret_arn(secret_id: str, region: str | None = None) -> str:
-    """A secret name becomes ``...:secret:NAME-??????`` (AWS appends six random characters)."""
-    if secret_id.startswith("arn:"):
-        return secret_id
-    return f"arn:{PARTITION}:secretsmanager:{region or REGION}:{ACCOUNT}:secret:{secret_id}-??????"
-
-
-def parameter_arn(name: str, region: str | None = None) -> str:
-    """``/reg/user`` becomes ``...:parameter/reg/user``."""
-    if name.startswith("arn:"):
-        return name
-    return f"arn:{PARTITION}:ssm:{region or REGION}:{ACCOUNT}:parameter/{name.lstrip('/')}"
-
-
-def reference_grants(refs: list[SecretRef]) -> list[Grant]:
-    """What reading these references needs (``env`` ones need nothing)."""
-    found = []
-    for ref in refs:
-        if ref.kind == "secretsmanager":
-            found.append(Grant(SECRETS, secret_arn(ref.name)))
-        elif ref.kind == "ssm":
-            found.append(Grant(PARAMETERS, parameter_arn(ref.name)))
-    return found
-
-
-def statements(config: Config, config_source: str | None = None) -> list[dict[str, Any]]:
-    """Every permission the function needs for ``config`` (and an ``ssm:`` config source):
-    what each registry's backend declares (:meth:`backends.base.Backend.iam_grants`)."""
-    import backends
-
-    grants: dict[tuple[str, ...], set[str]] = defaultdict(set)
+def statements(grants: Iterable[Grant | Decrypt],
+               config_source: str | None = None) -> list[dict[str, Any]]:
+    """The policy statements for ``grants`` (a deployment model's, see
+    :mod:`broker.deployment`) and an ``ssm:`` config source: one per set of actions."""
+    by_actions: dict[tuple[str, ...], set[str]] = defaultdict(set)
     decrypt: dict[str, set[str]] = defaultdict(set)
-    for registry in config.registries.values():
-        for grant in backends.backend_class(registry.backend_type).iam_grants(registry.backend):
-            if isinstance(grant, Decrypt):
-                decrypt[grant.key].add(grant.service)
-            else:
-                grants[grant.actions].add(grant.resource)
+    for grant in grants:
+        if isinstance(grant, Decrypt):
+            decrypt[grant.key].add(grant.service)
+        else:
+            by_actions[grant.actions].add(grant.resource)
     if config_source and config_source.startswith("ssm:"):
-        grants[PARAMETERS].add(parameter_arn(config_source[4:]))
+        by_actions[PARAMETERS].add(parameter_arn(config_source[4:]))
     found = [{"Sid": _sid(actions), "Effect": "Allow", "Action": list(actions),
-              "Resource": sorted(resources)} for actions, resources in sorted(grants.items())]
+              "Resource": sorted(resources)} for actions, resources in sorted(by_actions.items())]
     return found + [_decrypt_statement(i, key, services)
                     for i, (key, services) in enumerate(sorted(decrypt.items()), 1)]
 
@@ -94,7 +57,7 @@ def _sid(actions: tuple[str, ...]) -> str:
 
 
 def _decrypt_statement(index: int, key: str, services: set[str]) -> dict[str, Any]:
-    return {"Sid": f"DecryptSecretsWithKey{index}", "Effect": "Allow", "Action": list(_DECRYPT),
+    return {"Sid": f"DecryptSecretsWithKey{index}", "Effect": "Allow", "Action": list(DECRYPT),
             "Resource": [key], "Condition": {"StringEquals": {"kms:ViaService": sorted(services)}}}
 
 

@@ -19,7 +19,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from broker.config import Config, Registry
+from broker.model import Config, Registry
 
 PIN_FILE = "broker.pin.json"
 PINNED_KEYS = ("host", "insecure", "ca_bundle", "trusted_realms", "backend")

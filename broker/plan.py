@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import backends
-from broker import iam
-from broker.config import Config
+from broker import deployment, iam
 from broker.errors import echo
+from broker.model import Config
 
 SERVICE = "registry-broker"
 
@@ -21,21 +20,19 @@ def plan(config: Config, *, stage: str = "dev", region: str | None = None,
     """One entry per registry, in file order."""
     function = (f"arn:aws:lambda:{region or '${AWS::Region}'}:{account or '${AWS::AccountId}'}:"
                 f"function:{service}-{stage}-broker")
-    return [_entry(config, name, function, region, account) for name in config.names]
+    return [_entry(facts, function, region, account)
+            for facts in deployment.model(config).registries]
 
 
-def _entry(config: Config, name: str, function: str, region: str | None,
+def _entry(facts: deployment.Facts, function: str, region: str | None,
            account: str | None) -> dict[str, Any]:
-    registry = config.registries[name]
-    cls = backends.backend_class(registry.backend_type)
-    alone = Config(config.source, {name: registry}, config.event_selection)
-    grants = iam.render(iam.statements(alone), region, account)["Statement"]
-    return {"registry": name, "host": registry.host, "alias_arn": f"{function}:{name}",
-            "invokers": list(registry.invokers),
+    registry = facts.registry
+    grants = iam.render(iam.statements(facts.grants), region, account)["Statement"]
+    return {"registry": registry.name, "host": registry.host,
+            "alias_arn": f"{function}:{registry.name}", "invokers": list(registry.invokers),
             "grants": [f"{', '.join(g['Action'])} on {', '.join(g['Resource'])}" for g in grants],
-            "backend": registry.backend_type,
-            "reference": cls.describe(registry.backend),
-            "notes": cls.deploy_notes(registry.backend)}
+            "backend": registry.backend_type, "reference": facts.reference,
+            "notes": list(facts.notes)}
 
 
 def table(entries: list[dict[str, Any]]) -> str:

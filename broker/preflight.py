@@ -23,9 +23,9 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from broker import challenges
-from broker.config import Registry
 from broker.deadline import Deadline, ms_since, within
 from broker.login import Login
+from broker.model import Registry
 from broker.transport import resolve
 from broker.transport.errors import TlsError, TransportError
 from broker.transport.guarded import Answer, Transport

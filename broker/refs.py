@@ -1,14 +1,18 @@
 """References to secret values, for config fields that must never hold a literal secret.
 
-Written as ``{env: VAR}``, ``{secretsmanager: ID}`` or ``{ssm: /name}``.
+Written as ``{env: VAR}``, ``{secretsmanager: ID}`` or ``{ssm: /name}``. :data:`KINDS` is
+the one table of reference kinds: per kind, how it is read (through the same code, and the
+same errors, as the ``secretsmanager`` and ``ssm`` backends), what reading it grants, and how
+many store calls it costs an attempt.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from broker import aws as aws_errors
 from broker.errors import BrokerError, MalformedSecret, SecretNotFound
@@ -16,8 +20,8 @@ from broker.schema import Problems, kind
 
 if TYPE_CHECKING:
     from broker.deps import Deps
+    from broker.grants import Grant
 
-KINDS = ("env", "secretsmanager", "ssm")
 _PRINTABLE_WORD = re.compile(r"^[\x21-\x7e]+\Z")
 _USAGE = "must be a reference: {env: VAR}, {secretsmanager: ID} or {ssm: /name}"
 
@@ -72,32 +76,102 @@ FUNCTION_VARIABLE = ("names one of the function's own variables (AWS_*, AWS_LAMB
                      "which hold its AWS credentials: they are never sent anywhere")
 
 
+class Kind(NamedTuple):
+    """One kind of reference: how its value is read, what reading it grants, what it costs."""
+
+    read: Callable[[str, Deps, float], str | None]
+    grants: Callable[[str], list[Grant]]
+    calls: int
+    """Store calls one read makes, each of up to the registry's ``timeout``."""
+    variable: bool = False
+    """Read from the function's environment: the deployment must give it the variable."""
+    module: str | None = None
+    """The backend module whose read it uses: the zip must ship it."""
+
+
+def _read_env(name: str, deps: Deps, timeout: float) -> str | None:
+    return deps.environ.get(name)
+
+
+def _read_secret(name: str, deps: Deps, timeout: float) -> str | None:
+    from backends.secretsmanager import read_secret
+
+    assert deps.aws is not None, "AWS clients are needed for secretsmanager references"
+    return read_secret(deps.aws.client("secretsmanager", timeout=timeout), name)
+
+
+def _read_parameter(name: str, deps: Deps, timeout: float) -> str | None:
+    from backends.ssm import ParametersMissing, read_parameters
+
+    assert deps.aws is not None, "AWS clients are needed for ssm references"
+    try:
+        return read_parameters(deps.aws.client("ssm", timeout=timeout), [name]).get(name)
+    except ParametersMissing:
+        return None
+
+
+def _secret_grants(name: str) -> list[Grant]:
+    from broker.grants import SECRETS, Grant, secret_arn
+
+    return [Grant(SECRETS, secret_arn(name))]
+
+
+def _parameter_grants(name: str) -> list[Grant]:
+    from broker.grants import PARAMETERS, Grant, parameter_arn
+
+    return [Grant(PARAMETERS, parameter_arn(name))]
+
+
+KINDS: dict[str, Kind] = {
+    "env": Kind(_read_env, lambda name: [], calls=0, variable=True),
+    "secretsmanager": Kind(_read_secret, _secret_grants, calls=1, module="backends.secretsmanager"),
+    "ssm": Kind(_read_parameter, _parameter_grants, calls=1, module="backends.ssm"),
+}
+"""Every kind of reference: read, grants, cost (the deployment model and the backends read it)."""
+
+
+def references(settings: Any) -> list[SecretRef]:
+    """Every SecretRef in a settings object, nested ones included."""
+    if isinstance(settings, SecretRef):
+        return [settings]
+    if not dataclasses.is_dataclass(settings):
+        return []
+    return [ref for f in dataclasses.fields(settings)
+            for ref in references(getattr(settings, f.name))]
+
+
+def calls(refs: list[SecretRef | Any]) -> int:
+    """The store calls reading these references (and any literal among them) makes."""
+    return sum(KINDS[ref.kind].calls for ref in refs if isinstance(ref, SecretRef))
+
+
 def resolve(ref: SecretRef, deps: Deps, make: MakeError, *, timeout: float = 5.0,
             word: bool = True) -> str:
     """The secret value behind ``ref``; failures are BrokerErrors built by ``make``. With
     ``word`` (a token, a secret_id: what goes into a header), it must be one printable word;
     ``word=False`` takes a document."""
-    if ref.kind == "env":
-        value = _from_env(ref, deps, make)
-        return _checked(value, ref, make) if word else value
+    from broker.login import FormatProblem
+
     try:
-        value = _from_aws(ref, deps, timeout)
+        value = KINDS[ref.kind].read(ref.name, deps, timeout)
+    except FormatProblem as exc:
+        raise make(MalformedSecret, str(exc), exc.hint or "Store the value as text",
+                   str(ref)) from None
     except Exception as exc:
         error = aws_errors.translate(exc, lambda cls, problem, hint: make(cls, problem, hint, str(ref)))
         if error is None:
             raise
         raise error from None  # never chained: see Backend._fetch_once
     if not value:
-        raise make(SecretNotFound, "the referenced value is empty", "Store the value", str(ref))
+        raise make(SecretNotFound, _EMPTY[ref.kind], _EMPTY_HINT[ref.kind], str(ref))
     return _checked(value, ref, make) if word else value
 
 
-def _from_env(ref: SecretRef, deps: Deps, make: MakeError) -> str:
-    value = deps.environ.get(ref.name)
-    if not value:
-        raise make(SecretNotFound, "the environment variable is not set or empty",
-                   "Set it in the function's environment", str(ref))
-    return value
+_EMPTY = {"env": "the environment variable is not set or empty",
+          "secretsmanager": "the referenced value is empty",
+          "ssm": "the parameter does not exist or is empty"}
+_EMPTY_HINT = {"env": "Set it in the function's environment", "secretsmanager": "Store the value",
+               "ssm": "Create the parameter in this account and region, or fix the name"}
 
 
 def _checked(value: str, ref: SecretRef, make: MakeError) -> str:
@@ -108,12 +182,3 @@ def _checked(value: str, ref: SecretRef, make: MakeError) -> str:
                                     "(a trailing newline from `echo` is the usual cause)",
                    "Store the value without surrounding whitespace or line breaks", str(ref))
     return value
-
-
-def _from_aws(ref: SecretRef, deps: Deps, timeout: float) -> str | None:
-    assert deps.aws is not None, "AWS clients are needed for secretsmanager/ssm references"
-    if ref.kind == "secretsmanager":
-        client = deps.aws.client("secretsmanager", timeout=timeout)
-        return client.get_secret_value(SecretId=ref.name).get("SecretString")
-    client = deps.aws.client("ssm", timeout=timeout)
-    return client.get_parameter(Name=ref.name, WithDecryption=True)["Parameter"]["Value"]

@@ -21,8 +21,8 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from typing import Any
 
-from broker.config import Config, Registry
 from broker.errors import RegistryNotAllowed, RegistryNotSelected, UnknownRegistry, echo
+from broker.model import Config, Registry
 
 
 def alias_of(invoked_function_arn: Any) -> str | None:

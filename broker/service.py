@@ -10,32 +10,25 @@ import backends
 from backends.base import Backend
 from broker import aws
 from broker.cache import TtlCache
-from broker.config import Config, Registry
 from broker.deps import Deps
 from broker.errors import ConfigError, PreflightFailed
 from broker.login import Login
+from broker.model import Config, Registry
 
 
-class Checked(NamedTuple):
-    """A login and its preflight outcome, cached together."""
+class Served(NamedTuple):
+    """A login with its preflight outcome (cached together), and where this serving came from:
+    ``backend`` (just fetched), ``cache`` or ``stale``."""
 
     login: Login
     preflight: str = "skipped"  # skipped | passed | warned
     problem: str | None = None
+    source: str = "backend"
 
     @property
     def expires_at(self) -> float | None:
         """The login's own expiry, which the cache honours."""
         return self.login.expires_at
-
-
-class Served(NamedTuple):
-    """A login, where it came from (``cache``, ``backend``, ``stale``) and its preflight outcome."""
-
-    login: Login
-    source: str
-    preflight: str = "skipped"
-    problem: str | None = None
 
 
 class Broker:
@@ -53,7 +46,7 @@ class Broker:
         kept = _unchanged(config, previous)
         self.backends = _build_backends(config, deps, {n: previous.backends[n] for n in kept}
                                         if previous else {})
-        self.cache: TtlCache[Checked] = TtlCache(clock)
+        self.cache: TtlCache[Served] = TtlCache(clock)
         if previous is not None:
             self.cache.keep(previous.cache, kept)
         if preflight and any(r.preflight != "off" for r in config.registries.values()):
@@ -62,10 +55,10 @@ class Broker:
     def login(self, registry: Registry, refresh: bool = False) -> Served:
         """The login for ``registry``, from cache when fresh (unless ``refresh``); checked
         against the registry on every fresh fetch when its ``preflight`` is on."""
-        checked, source = self.cache.get(registry.name, lambda: self._fetch(registry),
-                                         registry.cache_ttl, registry.stale_if_error, refresh,
-                                         registry.expiry_skew)
-        return Served(checked.login, source, checked.preflight, checked.problem)
+        served, source = self.cache.get(registry.name, lambda: self._fetch(registry),
+                                        registry.cache_ttl, registry.stale_if_error, refresh,
+                                        registry.expiry_skew)
+        return served._replace(source=source)
 
     def forget_secrets(self) -> None:
         """Drop every cached login and backend token (SnapStart: none may be in a snapshot)."""
@@ -73,11 +66,11 @@ class Broker:
         for backend in self.backends.values():
             backend.forget()
 
-    def _fetch(self, registry: Registry) -> Checked:
+    def _fetch(self, registry: Registry) -> Served:
         backend = self.backends[registry.name]
         login = backend.fetch()
         if registry.preflight == "off" or not self.preflight:
-            return Checked(login)
+            return Served(login)
         from broker import preflight
 
         result = preflight.check(registry, login, deadline=self.deps.deadline)
@@ -86,11 +79,11 @@ class Broker:
             login = backend.fetch()
             result = preflight.check(registry, login, deadline=self.deps.deadline)
         if result.ok:
-            return Checked(login, "passed", "; ".join(result.warnings) or None)
+            return Served(login, "passed", "; ".join(result.warnings) or None)
         if registry.preflight == "enforce":
             raise backend.error(PreflightFailed, f"the preflight failed at step {result.summary}",
                                 preflight.HINTS[result.step])
-        return Checked(login, "warned", result.summary)
+        return Served(login, "warned", result.summary)
 
 
 def _unchanged(config: Config, previous: Broker | None) -> set[str]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from broker.config import Config
 from broker.errors import ConfigError, UnknownRegistry
+from broker.model import Config
 from broker.names import managed_policy_risk
 
 FUNCTION_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}\Z")

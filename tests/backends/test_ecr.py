@@ -10,7 +10,6 @@ import secrets
 
 import pytest
 
-from broker import iam
 from broker.app import App
 from broker.aws import AwsClients
 from broker.cli import LocalContext
@@ -23,6 +22,13 @@ from tests.support.scripted import json_body
 
 MOTO_EXPIRY = datetime.datetime(2015, 1, 1, tzinfo=datetime.UTC).timestamp()  # moto's fixed one
 HOUR = 3600.0
+
+def statements(config, config_source=None):
+    """The IAM statements the deployment model derives for ``config``."""
+    from broker import deployment
+
+    return deployment.model(config).statements(config_source)
+
 
 
 def ecr_config(**backend) -> dict:
@@ -47,7 +53,7 @@ def test_the_minted_login_is_served_with_its_expiry(moto, log_lines):
 def test_iam_grants_the_token_and_pull_on_exactly_the_repositories():
     config = parse_config(ecr_config(repositories=["team/trainer", "team/server"],
                                      registry_id="210987654321", region="eu-west-1"), "t")
-    found = {s["Sid"]: s for s in iam.statements(config)}
+    found = {s["Sid"]: s for s in statements(config)}
     assert found["EcrGetAuthorizationToken"]["Resource"] == ["*"]
     pull = next(s for s in found.values() if "ecr:BatchGetImage" in s["Action"])
     assert pull["Resource"] == [

@@ -10,6 +10,13 @@ from broker.config import parse_config
 
 ENV = {"type": "env", "username_var": "U", "password_var": "P"}
 
+def statements(config, config_source=None):
+    """The IAM statements the deployment model derives for ``config``."""
+    from broker import deployment
+
+    return deployment.model(config).statements(config_source)
+
+
 
 def config(**backends):
     return parse_config({"registries": {name: {"host": f"{name}.example", "backend": backend}
@@ -21,7 +28,7 @@ def by_sid(statements):
 
 
 def test_secret_names_get_the_random_suffix_and_arns_stay_as_given():
-    found = by_sid(iam.statements(config(
+    found = by_sid(statements(config(
         a={"type": "secretsmanager", "secret_id": "team/a"},
         b={"type": "secretsmanager", "secret_id": "arn:aws:secretsmanager:eu-west-1:1:secret:b-AbCdEf"},
         c={"type": "secretsmanager", "secret_id": "c", "region": "ap-south-1"})))
@@ -33,7 +40,7 @@ def test_secret_names_get_the_random_suffix_and_arns_stay_as_given():
 
 
 def test_role_arn_replaces_the_direct_grant():
-    found = by_sid(iam.statements(config(a={"type": "ssm", "parameter": "/x",
+    found = by_sid(statements(config(a={"type": "ssm", "parameter": "/x",
                                             "role_arn": "arn:aws:iam::111122223333:role/r"})))
     assert set(found) == {"AssumeSecretRoles"}
     assert found["AssumeSecretRoles"]["Resource"] == ["arn:aws:iam::111122223333:role/r"]
@@ -41,7 +48,7 @@ def test_role_arn_replaces_the_direct_grant():
 
 def test_kms_decrypt_only_with_a_key_and_only_via_the_service():
     key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-    found = by_sid(iam.statements(config(
+    found = by_sid(statements(config(
         a={"type": "secretsmanager", "secret_id": "a", "kms_key": key, "region": "eu-west-1"},
         b={"type": "ssm", "parameter": "/b", "kms_key": key},
         c={"type": "secretsmanager", "secret_id": "c"})))
@@ -56,7 +63,7 @@ def test_vault_references_in_aws_are_granted_env_ones_are_not():
     vault = {"type": "vault", "address": "https://v:8200", "path": "p", "auth": {
         "method": "approle", "role_id": {"ssm": "/vault/role-id"},
         "secret_id": {"secretsmanager": "vault/secret-id"}}}
-    found = by_sid(iam.statements(config(v=vault, e=ENV)))
+    found = by_sid(statements(config(v=vault, e=ENV)))
     assert found["ReadRegistrySecrets"]["Resource"] == [
         "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:vault/secret-id-??????"]
     assert found["ReadRegistryParameters"]["Resource"] == [
@@ -64,17 +71,17 @@ def test_vault_references_in_aws_are_granted_env_ones_are_not():
 
 
 def test_ssm_config_source_is_granted():
-    found = by_sid(iam.statements(config(e=ENV), "ssm:/broker/config"))
+    found = by_sid(statements(config(e=ENV), "ssm:/broker/config"))
     assert found["ReadRegistryParameters"]["Resource"] == [
         "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/broker/config"]
-    assert iam.statements(config(e=ENV), "/var/task/broker.json") == []
+    assert statements(config(e=ENV), "/var/task/broker.json") == []
 
 
 def test_cloudformation_form_subs_only_placeholders():
-    statements = iam.statements(config(a={"type": "ssm", "parameter": "/x",
-                                          "role_arn": "arn:aws:iam::111122223333:role/r"},
-                                       b={"type": "secretsmanager", "secret_id": "b"}))
-    cfn = by_sid(iam.for_cloudformation(statements))
+    found = statements(config(a={"type": "ssm", "parameter": "/x",
+                                 "role_arn": "arn:aws:iam::111122223333:role/r"},
+                              b={"type": "secretsmanager", "secret_id": "b"}))
+    cfn = by_sid(iam.for_cloudformation(found))
     assert cfn["AssumeSecretRoles"]["Resource"] == ["arn:aws:iam::111122223333:role/r"]
     assert cfn["ReadRegistrySecrets"]["Resource"][0] == {"Fn::Sub": (
         "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:b-??????")}

@@ -10,9 +10,17 @@ import zipfile
 
 from broker import iam
 from broker.config import parse_config
-from tests.support.packaging import ROOT, build_module, package
+from deploy.template import logical_id
+from tests.support.packaging import ROOT, package
 
 RUNTIME_DEPENDENCIES = {"hvac", "requests", "urllib3", "idna", "charset_normalizer", "certifi"}
+
+def statements(config, config_source=None):
+    """The IAM statements the deployment model derives for ``config``."""
+    from broker import deployment
+
+    return deployment.model(config).statements(config_source)
+
 
 
 def broker_statements(packaged) -> list[dict]:
@@ -29,7 +37,7 @@ def iam_resources(packaged) -> set[str]:
 
 def test_role_statements_are_exactly_those_derived_from_the_config(packaged):
     config = parse_config(packaged.config, "example")
-    expected = iam.for_cloudformation(iam.statements(config, "/var/task/broker.json"))
+    expected = iam.for_cloudformation(statements(config, "/var/task/broker.json"))
     assert broker_statements(packaged) == expected
     assert iam_resources(packaged) == {
         "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:prod/registry/acme-??????",
@@ -60,9 +68,9 @@ def test_one_alias_per_registry_on_latest(packaged_plus_one):
         assert alias["Properties"]["FunctionVersion"] == "$LATEST"
     outputs = packaged_plus_one.template["Outputs"]
     assert outputs["BrokerRoleArn"]["Value"] == {"Fn::GetAtt": ["IamRoleLambdaExecution", "Arn"]}
-    key = build_module().logical_id("AliasArn", "extra_team")
+    key = logical_id("AliasArn", "extra_team")
     assert key.startswith("AliasArnExtrateam")
-    assert outputs[key]["Value"] == {"Ref": build_module().logical_id("Alias", "extra_team")}
+    assert outputs[key]["Value"] == {"Ref": logical_id("Alias", "extra_team")}
 
 
 def test_invoke_permissions_are_the_configured_roles_on_their_alias(packaged, packaged_plus_one):
@@ -71,7 +79,7 @@ def test_invoke_permissions_are_the_configured_roles_on_their_alias(packaged, pa
                 for r in p.resources("AWS::Lambda::Permission").values()
                 if r["Properties"]["FunctionName"].get("Ref", "").startswith("Alias")}
     assert invokers(packaged) == set()
-    alias = build_module().logical_id("Alias", "extra_team")
+    alias = logical_id("Alias", "extra_team")
     assert invokers(packaged_plus_one) == {(alias, "arn:aws:iam::123456789012:role/TrainerA"),
                                            (alias, "arn:aws:iam::123456789012:role/TrainerB")}
 

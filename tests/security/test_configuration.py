@@ -11,7 +11,6 @@ import json
 
 import pytest
 
-from broker import iam
 from broker.app import App
 from broker.aws import AwsClients
 from broker.cli import LocalContext
@@ -20,6 +19,14 @@ from broker.errors import ConfigError, RegistryNotAllowed
 from tests.support import leaks
 from tests.support.configs import block
 from tests.support.packaging import build
+
+
+def statements(config, config_source=None):
+    """The IAM statements the deployment model derives for ``config``."""
+    from broker import deployment
+
+    return deployment.model(config).statements(config_source)
+
 
 
 def problems(document) -> dict[str, str]:
@@ -89,7 +96,7 @@ def test_wildcards_in_names_and_references_are_refused(backend, key):
 def test_arns_of_any_partition_are_accepted(arn):
     key = "role_arn" if ":iam::" in arn else "kms_key"
     config = parse_config(one({"type": "secretsmanager", "secret_id": "s", key: arn}), "t")
-    resources = {r for s in iam.statements(config) for r in s["Resource"]}
+    resources = {r for s in statements(config) for r in s["Resource"]}
     assert arn in resources
 
 

@@ -12,15 +12,17 @@ import zipfile
 
 import pytest
 
+from broker import deployment
 from broker.app import App
 from broker.aws import AwsClients
 from broker.cli import LocalContext, main
 from broker.config import parse_config
 from broker.errors import ConfigError, RegistryNotAllowed, RegistryNotSelected
+from deploy.template import deploy_document
 from tests.support import leaks
 from tests.support.configs import block, env_backend
 from tests.support.iam_eval import allows, managed_policies, managed_policy
-from tests.support.packaging import build, build_module
+from tests.support.packaging import build
 from tests.support.scripted import challenge
 
 # Managed policies often attached to SageMaker execution roles that grant lambda:InvokeFunction
@@ -226,7 +228,7 @@ def test_logical_ids_never_collide():
         name: block(f"{name.lower().replace('_', '-')}.example",
                     invokers=[f"arn:aws:iam::123456789012:role/Team{i}"])
         for i, name in enumerate(names)}}, "test")
-    document = build_module().deploy_document(config, "/var/task/broker.json")
+    document = deploy_document(deployment.model(config), "/var/task/broker.json")
     resources = document["resources"]
     aliases = {k: v["Properties"]["Name"] for k, v in resources.items()
                if v["Type"] == "AWS::Lambda::Alias"}

@@ -73,11 +73,3 @@ def package(config: dict, workdir: Path, *params: str, build_args: tuple[str, ..
     return Packaged(config, workdir / "build", template, names)
 
 
-def build_module():
-    """deploy/build.py as a module (it is a script, not a package)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("deploy_build", ROOT / "deploy" / "build.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module

@@ -90,8 +90,7 @@ class AcrBackend(Backend):
     def attempt_cost(self) -> int:
         """Entra ID's tenant discovery and token, the exchange, and the reference unless it is
         read from the environment: each may take a whole ``timeout``."""
-        ref = self.settings.client_secret or self.settings.client_assertion
-        return 3 + (ref.kind != "env")
+        return 3 + refs.calls([self.settings.client_secret, self.settings.client_assertion])
 
     def _fetch(self) -> Login:
         host = self.registry.hostname

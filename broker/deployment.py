@@ -1,0 +1,94 @@
+"""One deployment model: what a configuration asks of a deployment, each backend class asked
+once per registry, read by deploy/build.py, ``broker plan``, ``broker iam-policy`` and IAM.
+
+The framework adds what every backend implies without it having to say so: what reading its
+secret references grants and which variables they need (the reference table,
+:data:`broker.refs.KINDS`), the registry's own host among the hosts the function must reach,
+``requests`` for a preflight and PyYAML for an ``ssm:`` configuration.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import backends
+from broker import iam, refs
+from broker.model import Config, Registry
+
+
+class Facts(NamedTuple):
+    """What one registry needs of a deployment."""
+
+    registry: Registry
+    reference: str  # where its login lives, for messages
+    grants: tuple[Any, ...]  # broker.grants.Grant and Decrypt
+    variables: tuple[str, ...]  # environment variables the function must have
+    hosts: tuple[tuple[str, str], ...]  # (key, host) of every server outside AWS it reaches
+    arn_regions: tuple[tuple[str, str], ...]  # (key, region) of ARNs among its settings
+    distributions: tuple[str, ...]  # what the zip must vendor for it
+    notes: tuple[str, ...]  # what to set up besides the derived IAM
+    deployable: bool  # False: a test deployment's backend (deploy/build.py refuses it)
+    modules: tuple[str, ...]  # built-in backend modules it runs: its own, its references'
+    sets_region: bool  # the backend block names its own region
+
+    @property
+    def name(self) -> str:
+        return self.registry.name
+
+
+class Deployment(NamedTuple):
+    """Every registry's facts, in file order, and what the function as a whole needs."""
+
+    config: Config
+    registries: tuple[Facts, ...]
+
+    @property
+    def grants(self) -> list[Any]:
+        return [grant for facts in self.registries for grant in facts.grants]
+
+    def statements(self, config_source: str | None = None) -> list[dict[str, Any]]:
+        """The function's IAM statements (and an ``ssm:`` config source's read)."""
+        return iam.statements(self.grants, config_source)
+
+    def distributions(self, config_source: str | None = None) -> list[str]:
+        """What the Lambda runtime lacks and this deployment needs, by distribution name."""
+        found = {name for facts in self.registries for name in facts.distributions}
+        if any(facts.registry.preflight != "off" for facts in self.registries):
+            found.add("requests")
+        if config_source and config_source.startswith("ssm:"):
+            found.add("pyyaml")  # the parameter may hold YAML, as the docs say
+        return sorted(found)
+
+    def backend_types(self) -> set[str]:
+        return {facts.registry.backend_type for facts in self.registries}
+
+    def built_in_modules(self, config_source: str | None = None) -> set[str]:
+        """The built-in backend modules the function runs (an ``ssm:`` configuration is read
+        through the ssm backend's own read)."""
+        found = {module for facts in self.registries for module in facts.modules}
+        return found | ({"backends.ssm"} if config_source and config_source.startswith("ssm:")
+                        else set())
+
+
+def model(config: Config) -> Deployment:
+    """Ask each registry's backend class, once, for everything a deployment needs."""
+    return Deployment(config, tuple(facts(r) for r in config.registries.values()))
+
+
+def facts(registry: Registry) -> Facts:
+    """One registry's facts: its backend's declarations and what its references imply."""
+    cls, settings = backends.backend_class(registry.backend_type), registry.backend
+    found = refs.references(settings)
+    reference_grants = [g for ref in found for g in refs.KINDS[ref.kind].grants(ref.name)]
+    variables = [ref.name for ref in found if refs.KINDS[ref.kind].variable]
+    return Facts(
+        registry=registry, reference=cls.describe(settings),
+        grants=(*cls.iam_grants(settings), *reference_grants),
+        variables=(*cls.environment_variables(settings), *variables),
+        hosts=(("host", registry.hostname), *((f"backend.{key}", host) for key, host
+                                               in cls.network_hosts(settings))),
+        arn_regions=tuple(cls.arn_regions(settings)), distributions=tuple(cls.distributions),
+        notes=tuple(cls.deploy_notes(settings)), deployable=cls.deployable,
+        modules=tuple(m for m in (backends.built_in_module(registry.backend_type),
+                                  *(refs.KINDS[ref.kind].module for ref in found)) if m),
+        sets_region=bool(getattr(settings, "region", None)))

@@ -1,0 +1,45 @@
+"""What a deployment grants, as backends declare it: IAM grants and the ARNs they name.
+
+A leaf: backends, the reference table and :mod:`broker.iam` all build on it, so none of them
+imports another to say what a registry needs. Resources use CloudFormation pseudo parameters
+(``${AWS::Region}``, ``${AWS::AccountId}``, ``${AWS::Partition}``) wherever the
+configuration leaves them open.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+REGION, ACCOUNT, PARTITION = "${AWS::Region}", "${AWS::AccountId}", "${AWS::Partition}"
+SECRETS = ("secretsmanager:GetSecretValue",)
+PARAMETERS = ("ssm:GetParameter", "ssm:GetParameters")
+ASSUME = ("sts:AssumeRole",)
+DECRYPT = ("kms:Decrypt",)
+
+
+class Grant(NamedTuple):
+    """``actions`` on ``resource``: what a backend declares its registry needs."""
+
+    actions: tuple[str, ...]
+    resource: str
+
+
+class Decrypt(NamedTuple):
+    """``kms:Decrypt`` on ``key``, only through ``service`` (``kms:ViaService``)."""
+
+    key: str
+    service: str
+
+
+def secret_arn(secret_id: str, region: str | None = None) -> str:
+    """A secret name becomes ``...:secret:NAME-??????`` (AWS appends six random characters)."""
+    if secret_id.startswith("arn:"):
+        return secret_id
+    return f"arn:{PARTITION}:secretsmanager:{region or REGION}:{ACCOUNT}:secret:{secret_id}-??????"
+
+
+def parameter_arn(name: str, region: str | None = None) -> str:
+    """``/reg/user`` becomes ``...:parameter/reg/user``."""
+    if name.startswith("arn:"):
+        return name
+    return f"arn:{PARTITION}:ssm:{region or REGION}:{ACCOUNT}:parameter/{name.lstrip('/')}"

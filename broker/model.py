@@ -1,0 +1,59 @@
+"""The validated configuration as frozen records: what every other module reads.
+
+A leaf: the backends and the framework read these records without importing how a
+configuration is found, read or validated (:mod:`broker.sources`, :mod:`broker.config`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+
+@dataclass(frozen=True)
+class Registry:
+    """One registry: where it is, which images it serves, where its login lives."""
+
+    name: str
+    host: str
+    match: tuple[str, ...]
+    backend_type: str
+    backend: Any
+    cache_ttl: float
+    stale_if_error: float
+    timeout: float
+    retries: int = 2
+    expiry_skew: float = 300.0
+    allow_refresh: bool = False
+    preflight: str = "off"
+    repository: str | None = None
+    reference: str = "latest"
+    invokers: tuple[str, ...] = ()
+    trusted_realms: tuple[str, ...] = ()
+    insecure: bool = False
+    ca_bundle: str | None = None
+
+    @property
+    def hostname(self) -> str:
+        """``host`` without its port (and without IPv6 brackets)."""
+        return urlsplit(f"//{self.host}").hostname or self.host
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole, validated configuration. Registries keep the file's order."""
+
+    source: str
+    registries: Mapping[str, Registry]
+    event_selection: bool = False
+
+    @property
+    def names(self) -> list[str]:
+        """Configured registry names, in file order."""
+        return list(self.registries)
+
+    def backend_types(self) -> set[str]:
+        """The backend types in use."""
+        return {r.backend_type for r in self.registries.values()}
