@@ -332,6 +332,29 @@ def imports(stand: Stand) -> tuple[list[str], float]:
     return lines, total
 
 
+def instructions(stand: Stand) -> tuple[list[str], dict[str, int]]:
+    """Instructions of one whole cold start (a fresh interpreter that imports the handler and
+    serves one login from Secrets Manager), counted by callgrind: unlike wall time, the same
+    for the same inputs whatever else the machine is doing. Empty without valgrind."""
+    import shutil
+
+    if shutil.which("valgrind") is None:
+        return ["valgrind is not installed: `apt-get install valgrind` to count instructions."], {}
+    kinds = {"broker, Secrets Manager": ("broker.handler", {"BROKER_CONFIG": stand.configs()["sm"]}),
+             "naive boto3 handler": ("naive", {}), "botocore alone (the floor)": ("floor", {})}
+    counted = {}
+    for name, (module, extra) in kinds.items():
+        err = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                              sys.executable, str(ROOT / "benchmarks" / "cold_child.py"), module],
+                             env=child_env(stand, extra), capture_output=True, text=True,
+                             check=True).stderr
+        counted[name] = int(re.search(r"refs:\s+([\d,]+)", err).group(1).replace(",", ""))
+    naive = counted["naive boto3 handler"]
+    lines = ["| handler | instructions (callgrind) | vs naive |", "|---|---|---|"]
+    lines += [f"| {k} | {v:,} | {v / naive:.3f}x |" for k, v in counted.items()]
+    return lines, counted
+
+
 def target_row(target: str, value: str, ok: bool) -> str:
     """One row of the Targets table."""
     return f"| {target} | {value} | {'met' if ok else 'NOT met'} |"
@@ -373,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
                       AWS_DEFAULT_REGION="us-east-1")
-    rounds, count, repeats, invocations = (2, 50, 2, 200) if args.quick else (12, 2000, 5, 10_000)
+    rounds, count, repeats, invocations = (2, 50, 2, 200) if args.quick else (15, 2000, 5, 10_000)
     stand = start()
     try:
         cold_lines, cold_t, cold_m = cold(stand, rounds)
@@ -381,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         call_lines, counted = calls(stand, invocations)
         scale_lines, scaled = scale(stand, repeats, count)
         import_lines, _ = imports(stand)
+        instruction_lines, counted_instructions = ([], {}) if args.quick else instructions(stand)
         with tempfile.TemporaryDirectory() as workdir:
             runtime_lines, runtime_samples = runtime.measure(
                 stand, stand.configs()["sm"], Path(workdir), *((1, 5) if args.quick else (12, 50)))
@@ -390,16 +414,21 @@ def main(argv: list[str] | None = None) -> int:
         stand.moto.stop()
     targets = verdicts(cold_t, cold_m, warm_s, counted, scaled, invocations)
     targets += runtime.verdict_rows(runtime_samples, target_row)
+    if counted_instructions:
+        ratio = counted_instructions["broker, Secrets Manager"] / \
+            counted_instructions["naive boto3 handler"]
+        targets.append(target_row("cold start instructions <= 1.0x naive", f"{ratio:.3f}x",
+                                  ratio <= 1.0))
     report = _report(args, rounds, cold_lines, warm_lines, call_lines, scale_lines, import_lines,
-                     runtime_lines, targets)
+                     runtime_lines, instruction_lines, targets)
     print(report)
     Path(args.out).write_text(report)
     return 0
 
 
 def _report(args, rounds, *sections) -> str:
-    cold_lines, warm_lines, call_lines, scale_lines, import_lines, runtime_lines, verdict_lines = \
-        sections
+    (cold_lines, warm_lines, call_lines, scale_lines, import_lines, runtime_lines,
+     instruction_lines, verdict_lines) = sections
     head = [f"# Benchmarks ({'quick smoke run' if args.quick else 'full run'})", "",
             f"`python benchmarks/run.py{' --quick' if args.quick else ''}` on "
             f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, "
@@ -407,7 +436,9 @@ def _report(args, rounds, *sections) -> str:
     parts = [("Targets", verdict_lines),
              ("Cold start in the Lambda runtime (RIE + awslambdaric, Python 3.12, the zips)",
               runtime_lines),
-             (f"Cold start and peak memory in process ({rounds} alternating rounds)", cold_lines),
+             (f"Cold start and peak memory, whole processes ({rounds} alternating rounds)",
+              cold_lines),
+             ("Cold start in instructions, whole processes (one run each)", instruction_lines),
              ("Warm invocations (in process)", warm_lines),
              ("Secret-store requests over one simulated hour (injected clock)", call_lines),
              ("Scale", scale_lines),

@@ -10,23 +10,23 @@ use one client.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from broker.errors import AccessDenied, BackendUnavailable, BrokerError, SecretNotFound
 
 SESSION_NAME = "registry-broker"
 
-# Field metadata for the schema: names and ARNs become IAM resources, so no wildcard may pass.
-NO_WILDCARD = {"pattern": (re.compile(r"[^*?]+"), "must not hold * or ?: a wildcard in a name "
+# Field metadata for the schema (regexes as text: compiled on first use, so an unset field costs
+# no cold-start time): names and ARNs become IAM resources, so no wildcard may pass.
+NO_WILDCARD = {"pattern": (r"[^*?]+", "must not hold * or ?: a wildcard in a name "
                                                    "becomes a wildcard in the derived IAM policy")}
-ROLE_ARN = {"pattern": (re.compile(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}"),
+ROLE_ARN = {"pattern": (r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}",
                         "must be an IAM role ARN (arn:PARTITION:iam::ACCOUNT:role/NAME), "
                         "without wildcards")}
-REGION = {"pattern": (re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}"),
+REGION = {"pattern": (r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}",
                       "must be an AWS region name such as eu-west-1")}
-KMS_KEY_ARN = {"pattern": (re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/"
-                                      r"(mrk-[0-9a-f]{32}|[0-9a-f-]{36})"),
+KMS_KEY_ARN = {"pattern": (r"arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/"
+                           r"(mrk-[0-9a-f]{32}|[0-9a-f-]{36})",
                            "must be a KMS key ARN (arn:PARTITION:kms:REGION:ACCOUNT:key/ID), "
                            "without wildcards; an alias ARN does not authorize kms:Decrypt")}
 

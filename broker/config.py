@@ -29,18 +29,24 @@ if TYPE_CHECKING:
 __all__ = ["Config", "Defaults", "Registry", "load_config", "parse_config", "valid_host"]
 
 DEFAULT_CONFIG_TTL = 300.0
-NAME_PATTERN = re.compile(r"^(?![0-9]+\Z)[A-Za-z0-9_-]{1,128}\Z")
-ROLE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}\Z")
-REPOSITORY_PATTERN = re.compile(r"^[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*\Z")
-REFERENCE_PATTERN = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|[a-z0-9]+:[a-f0-9]{32,})\Z")
-HOSTNAME_PATTERN = re.compile(r"^(?=.{1,253}\Z)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
-                              r"(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\Z", re.IGNORECASE)
-PORT_PATTERN = re.compile(r"^[0-9]{1,5}\Z")
+# Regexes as text, compiled (and cached by re) on first use: a rule no registry needs costs nothing.
+NAME_PATTERN = r"^(?![0-9]+\Z)[A-Za-z0-9_-]{1,128}\Z"
+ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}\Z"
+REPOSITORY_PATTERN = r"^[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*\Z"
+REFERENCE_PATTERN = r"^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|[a-z0-9]+:[a-f0-9]{32,})\Z"
+HOSTNAME_PATTERN = (r"(?i)^(?=.{1,253}\Z)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+                    r"(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\Z")
+PORT_PATTERN = r"^[0-9]{1,5}\Z"
 HOST_USAGE = ("must be host[:port], without scheme or path (e.g. registry.example.com:5000, "
               "10.0.0.5:5000 or [fd00::5]:5000)")
 
 
-@dataclass(frozen=True, kw_only=True)
+# The document's own shapes, read once by schema.build (not frozen, no eq or repr: they live
+# only while a document is validated, and generating those methods is cold-start time).
+_SHAPE = {"kw_only": True, "eq": False, "repr": False}
+
+
+@dataclass(**_SHAPE)
 class Defaults:
     """Settings every registry inherits unless it sets its own."""
 
@@ -58,7 +64,7 @@ class Defaults:
         return schema.ca_bundle_problems(self.ca_bundle)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(**_SHAPE)
 class _RegistryFields:
     """A registry block as written; ``backend`` is checked against its type's settings."""
 
@@ -84,13 +90,13 @@ class _RegistryFields:
         problems = schema.ca_bundle_problems(self.ca_bundle)
         if not valid_host(self.host):
             problems.append(("host", HOST_USAGE))
-        if self.repository is not None and not REPOSITORY_PATTERN.match(self.repository):
+        if self.repository is not None and not re.match(REPOSITORY_PATTERN, self.repository):
             problems.append(("repository", "must be an image path such as team/trainer "
                                            "(lower-case, no host, no tag)"))
-        if not REFERENCE_PATTERN.match(self.reference):
+        if not re.match(REFERENCE_PATTERN, self.reference):
             problems.append(("reference", "must be a tag (e.g. latest) or a digest (sha256:...)"))
         problems += [(f"invokers[{i}]", "must be an IAM role ARN (arn:aws:iam::123456789012:role/NAME)")
-                     for i, arn in enumerate(self.invokers) if not ROLE_ARN_PATTERN.match(arn)]
+                     for i, arn in enumerate(self.invokers) if not re.match(ROLE_ARN_PATTERN, arn)]
         return problems
 
 
@@ -99,7 +105,7 @@ def valid_host(host: str) -> bool:
     name, sep, port = host.rpartition(":") if not host.endswith("]") else (host, "", "")
     if not sep:
         name = host
-    elif not PORT_PATTERN.match(port) or not 0 < int(port) < 65536:
+    elif not re.match(PORT_PATTERN, port) or not 0 < int(port) < 65536:
         return False
     if name.startswith("[") and name.endswith("]"):
         import ipaddress
@@ -109,10 +115,10 @@ def valid_host(host: str) -> bool:
         except ValueError:
             return False
         return True
-    return HOSTNAME_PATTERN.match(name) is not None
+    return re.match(HOSTNAME_PATTERN, name) is not None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(**_SHAPE)
 class _Document:
     defaults: Defaults = field(default_factory=Defaults)
     registries: dict
@@ -185,7 +191,7 @@ def _across_registries(parsed: dict[str, Registry]) -> schema.Problems:
 
 def _name_problem(name: Any, seen: dict[str, str]) -> str | None:
     """Why ``name`` cannot be a registry name (it doubles as a Lambda alias), or None."""
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not re.match(NAME_PATTERN, name):
         return ("a registry name must be 1-128 of A-Z a-z 0-9 _ -, not all digits (it doubles as "
                 "a Lambda alias)")
     risk = managed_policy_risk(name)

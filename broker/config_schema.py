@@ -92,5 +92,6 @@ def _scalar(hint: Any, meta: Any) -> dict[str, Any]:
         found: dict[str, Any] = {"type": "integer" if hint is int else "number"}
         return {**found, "minimum": meta["min"]} if "min" in meta else found
     if "pattern" in meta:
-        return {"type": "string", "pattern": f"^(?:{meta['pattern'][0].pattern})$"}
+        regex = meta["pattern"][0]
+        return {"type": "string", "pattern": f"^(?:{getattr(regex, 'pattern', regex)})$"}
     return dict(NON_EMPTY)

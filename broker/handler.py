@@ -6,6 +6,7 @@ once per execution environment; each invocation only selects and serves.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from broker.app import App
@@ -18,7 +19,10 @@ def _register_snapstart_hooks() -> None:
 
     Init fetches no secret (Vault logs in and roles are assumed on the first call), so this
     only matters when a snapshot is taken after invocations (e.g. published versions).
+    Lambda says so in AWS_LAMBDA_INITIALIZATION_TYPE; otherwise the import is not even tried.
     """
+    if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") != "snap-start":
+        return
     try:
         from snapshot_restore_py import register_after_restore, register_before_snapshot
     except ImportError:  # not running under SnapStart

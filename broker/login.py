@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 MAX_FIELD_CHARS = 16_384
@@ -34,17 +34,39 @@ DOCKER_HUB = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 ``https://index.docker.io/v1/``, pulls go to registry-1.docker.io."""
 
 
-@dataclass(frozen=True)
 class Login:
-    """A registry username and password. The repr never shows the password.
+    """A registry username and password, immutable. The repr never shows the password, and it
+    is no tuple or mapping a serializer could spill.
 
     ``expires_at`` (on the broker's monotonic clock) is set for a minted, short-lived
-    login: the cache never serves it past that.
+    login: the cache never serves it past that. (A plain class: a frozen dataclass costs a
+    millisecond of every cold start to define.)
     """
 
+    __slots__ = ("username", "password", "expires_at")
     username: str
-    password: str = field(repr=False)
-    expires_at: float | None = None
+    password: str
+    expires_at: float | None
+
+    def __init__(self, username: str, password: str, expires_at: float | None = None) -> None:
+        for name, value in (("username", username), ("password", password),
+                            ("expires_at", expires_at)):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("a Login is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("a Login is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Login):
+            return NotImplemented
+        return (self.username, self.password, self.expires_at) == \
+            (other.username, other.password, other.expires_at)
+
+    def __hash__(self) -> int:
+        return hash((self.username, self.password, self.expires_at))
 
     def __repr__(self) -> str:
         return f"Login(username={self.username!r}, password='********')"

@@ -2,18 +2,18 @@
 
 A leaf: the backends and the framework read these records without importing how a
 configuration is found, read or validated (:mod:`broker.sources`, :mod:`broker.config`).
+NamedTuples, not dataclasses: immutable and compared by value all the same, and defining
+them costs a tenth of a frozen dataclass's time on every cold start.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 
-@dataclass(frozen=True)
-class Registry:
+class Registry(NamedTuple):
     """One registry: where it is, which images it serves, where its login lives."""
 
     name: str
@@ -41,8 +41,7 @@ class Registry:
         return urlsplit(f"//{self.host}").hostname or self.host
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     """The whole, validated configuration. Registries keep the file's order."""
 
     source: str

@@ -17,6 +17,8 @@ spells), so the check holds whatever the function and stage are called.
 
 from __future__ import annotations
 
+import functools
+
 _UNKNOWN = "\x00"
 _ARN = f"arn:aws:lambda:{_UNKNOWN}:{_UNKNOWN}:function:"
 PROBES = {
@@ -48,13 +50,29 @@ def iam_match(pattern: str, value: str) -> bool:
 def matching_policies(name: str, where: str = "alias") -> tuple[str, tuple[str, ...]] | None:
     """The first managed-policy pattern that matches ``name`` at ``where`` (see PROBES), with
     the policies that hold it; None when no pattern does."""
-    from broker.managed_policies import INVOKE_PATTERNS
-
     arns = [probe.format(name) for probe in PROBES[where]]
-    for pattern, policies in INVOKE_PATTERNS:
-        if any(iam_match(pattern, arn) for arn in arns):
+    for pattern, policies, literal in _patterns():
+        # A pattern's longest literal must appear in the name: a cheap test that rejects most.
+        if literal in name and any(iam_match(pattern, arn) for arn in arns):
             return pattern, policies
     return None
+
+
+@functools.cache
+def _patterns() -> tuple[tuple[str, tuple[str, ...], str], ...]:
+    from broker.managed_policies import INVOKE_PATTERNS
+
+    return tuple((pattern, policies, _longest_literal(pattern))
+                 for pattern, policies in INVOKE_PATTERNS)
+
+
+def _longest_literal(pattern: str) -> str:
+    """The longest run of ``pattern`` without wildcards after ``function:`` (the part a name
+    must supply: the probes supply the rest, and nothing a pattern spells)."""
+    if ":function:" not in pattern:
+        return ""  # no cheap test: match it whole
+    body = pattern.split(":function:", 1)[1].replace(":", "*").replace("?", "*")
+    return max(body.split("*"), key=len)
 
 
 def managed_policy_risk(name: str, where: str = "alias") -> str | None:

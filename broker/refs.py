@@ -64,7 +64,7 @@ def reference_problem(kind: str, name: str) -> str | None:
     if kind == "env" and is_function_variable(name):
         return FUNCTION_VARIABLE
     pattern, message = aws_errors.NO_WILDCARD["pattern"]
-    return None if pattern.fullmatch(name) else message
+    return None if re.fullmatch(pattern, name) else message
 
 
 def is_function_variable(name: str) -> bool:

@@ -3,7 +3,8 @@
 A dataclass field's type says what a key accepts: ``str``, ``int``, ``float``,
 ``bool``, ``Literal[...]``, ``tuple[str, ...]``, a nested dataclass, a class
 with a ``from_config`` classmethod, or a union of those with ``None``.
-Field metadata may set ``min`` for numbers and ``pattern`` for strings (a compiled regex and
+Field metadata may set ``min`` for numbers and ``pattern`` for strings (a regex, as text or
+compiled: text is compiled on first use, so an unset field costs nothing, and
 the message when it does not match the whole value). A class may define
 ``check() -> list[(subkey, message)]`` for rules across keys, and
 ``ENV_DEFAULTS = {key: VARIABLE}`` for keys an environment variable fills in.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -160,7 +162,7 @@ def _coerce_scalar(hint: Any, value: Any, path: str, problems: Problems,
     if "min" in meta and value < meta["min"]:
         problems.append((path, f"must be at least {meta['min']}"))
         return None
-    if "pattern" in meta and not meta["pattern"][0].fullmatch(value):
+    if "pattern" in meta and not re.fullmatch(meta["pattern"][0], value):
         problems.append((path, meta["pattern"][1]))
         return None
     return value

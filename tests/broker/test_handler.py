@@ -121,7 +121,8 @@ def test_snapstart_hooks_drop_every_secret(aws, moto):
     aws("secretsmanager").create_secret(Name="handler/snap", SecretString=json.dumps(
         {"username": "u", "password": leaks.secret("password")}))
     environ = {**os.environ, "BROKER_CONFIG": sm_config(moto.url, "handler/snap"),
-               "PYTHONPATH": str(ROOT), "AWS_ENDPOINT_URL": moto.url}
+               "PYTHONPATH": str(ROOT), "AWS_ENDPOINT_URL": moto.url,
+               "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start"}
     proc = subprocess.run([sys.executable, "-c", SNAPSTART], env=environ, capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr

@@ -98,7 +98,7 @@ def test_unreachable_registry(registries):
     from tests.support.servers import free_port
 
     block = registry_config(registries.open)
-    result = preflight.check(type(block)(**{**block.__dict__, "host": f"127.0.0.1:{free_port()}"}),
+    result = preflight.check(block._replace(host=f"127.0.0.1:{free_port()}"),
                              Login("u", "p"))
     assert (result.ok, result.step) == (False, "ping")
     assert "connection refused by 127.0.0.1" in result.detail
