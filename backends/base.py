@@ -7,6 +7,7 @@ import random
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from broker import aws
+from broker.deadline import Deadline, current, scope
 from broker.deps import Deps
 from broker.errors import (
     AccessDenied,
@@ -121,24 +122,32 @@ class Backend:
         """What a deployment needs besides the derived IAM statements (said by plan, iam-policy)."""
         return []
 
-    def fetch(self) -> Login:
-        """Read the login from the store, raising only BrokerError subclasses.
+    def fetch(self, deadline: Deadline | None = None) -> Login:
+        """Read the login from the store before ``deadline`` (the invocation's; none: no
+        bound but each call's ``timeout``), raising only BrokerError subclasses.
 
         An unavailable store (down, throttling, 5xx, timing out) is retried ``retries``
         times with jittered backoff, but only while a whole attempt still fits in the
-        invocation's remaining time.
+        invocation's remaining time. While it runs, ``deadline`` is :attr:`deadline`, and
+        what the backend's libraries send through a bounded session is cut to it.
         """
-        attempt = 0
-        while True:
-            attempt += 1
-            self._check_time_for_attempt()
-            try:
-                return self._fetch_once()
-            except BackendUnavailable:
-                delay = random.uniform(0, RETRY_BASE_DELAY * 2 ** (attempt - 1))
-                if attempt > self.registry.retries or not self._time_for_attempt(delay):
-                    raise
-                self.deps.sleep(delay)
+        with scope(deadline or Deadline()):
+            attempt = 0
+            while True:
+                attempt += 1
+                self._check_time_for_attempt()
+                try:
+                    return self._fetch_once()
+                except BackendUnavailable:
+                    delay = random.uniform(0, RETRY_BASE_DELAY * 2 ** (attempt - 1))
+                    if attempt > self.registry.retries or not self._time_for_attempt(delay):
+                        raise
+                    self.deps.sleep(delay)
+
+    @property
+    def deadline(self) -> Deadline:
+        """The deadline of the fetch in progress (in this thread)."""
+        return current()
 
     @property
     def attempt_cost(self) -> int:
@@ -147,11 +156,11 @@ class Backend:
 
     def _time_for_attempt(self, after: float) -> bool:
         needed = self.registry.timeout * self.attempt_cost
-        return not self.remote or self.deps.deadline.allows(after + needed)
+        return not self.remote or self.deadline.allows(after + needed)
 
     def _check_time_for_attempt(self) -> None:
         if not self._time_for_attempt(0.0):
-            left, timeout, cost = self.deps.deadline.left() or 0.0, self.registry.timeout, \
+            left, timeout, cost = self.deadline.left() or 0.0, self.registry.timeout, \
                 self.attempt_cost
             attempt = (f"one {timeout:g} s attempt" if cost == 1 else
                        f"one attempt ({cost} calls of up to {timeout:g} s each)")
@@ -287,7 +296,7 @@ class AwsBackend(Backend):
 
     def _account_id(self) -> str | None:
         """The account the store was asked in (one STS call, on an error path only)."""
-        if self._account is None and self.deps.deadline.allows(self.registry.timeout):
+        if self._account is None and self.deadline.allows(self.registry.timeout):
             try:
                 sts = self.deps.aws.client("sts", region=self.settings.region,  # type: ignore[union-attr]
                                            role_arn=self.settings.role_arn,

@@ -189,7 +189,7 @@ class GarBackend(Backend):
 
         s = self.settings
         urls = [s.token_url] + ([s.iam_credentials_url] if s.service_account else [])
-        session = bounded_session(self.deps.deadline, urls)
+        session = bounded_session(self.deadline, urls)
         session.verify = self.settings.ca_bundle or True
         inner, timeout = Request(session), self.registry.timeout
 

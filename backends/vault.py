@@ -134,7 +134,7 @@ class VaultBackend(Backend):
         self.client = hvac.Client(url=s.address, token="", namespace=s.namespace,
                                   verify=s.ca_bundle or True, timeout=registry.timeout,
                                   allow_redirects=False,
-                                  session=bounded_session(deps.deadline, [s.address]))
+                                  session=bounded_session(None, [s.address]))
         self._renew_at: float | None = None
         self.logins = 0
 
@@ -168,7 +168,7 @@ class VaultBackend(Backend):
         return refs.calls([auth.token, auth.role_id, auth.secret_id]) + (auth.method != "token") + 1
 
     def _check_time_for_relogin(self) -> None:
-        if not self.deps.deadline.allows(self.registry.timeout * self.attempt_cost):
+        if not self.deadline.allows(self.registry.timeout * self.attempt_cost):
             raise self.error(BackendUnavailable, "Vault refused the token (403), and no time is "
                                                  "left in the invocation for a fresh login",
                              "Raise the function's timeout, or lower `timeout` for this registry")

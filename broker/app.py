@@ -11,7 +11,7 @@ from typing import Any
 from broker import log, pins
 from broker.aws import AwsClients
 from broker.config import DEFAULT_CONFIG_TTL, load_config
-from broker.deadline import Deadline, ms_since, remaining_ms
+from broker.deadline import for_invocation, ms_since
 from broker.deps import Deps
 from broker.errors import BrokerError, ConfigError, PreflightFailed
 from broker.model import Config
@@ -45,7 +45,6 @@ class App:
         self.config_ttl = _config_ttl(self.environ)
         self.aws = aws or AwsClients()
         self.clock, self.wall = clock, wall
-        self.deadline = Deadline()
         self._broker: Broker | None = None
         self.last_expires_in: int | None = None  # of the last login served, when it expires
         self._error: BrokerError | None = None
@@ -65,7 +64,7 @@ class App:
         """Serve one invocation: select the registry, get its login, log one line."""
         started = time.perf_counter()
         fields: dict[str, Any] = {"request_id": getattr(context, "aws_request_id", None)}
-        self.deadline.start(remaining_ms(context))
+        deadline = for_invocation(context)
         try:
             broker = self.broker()
             registry = select(broker.config, event,
@@ -75,12 +74,11 @@ class App:
             refresh = _refresh_asked(event)
             if refresh:
                 fields["refresh"] = "honoured" if registry.allow_refresh else "ignored"
-            served = broker.login(registry, refresh=refresh and registry.allow_refresh)
+            served = broker.login(registry, refresh=refresh and registry.allow_refresh,
+                                  deadline=deadline)
         except Exception as exc:
             _log_failure(exc, fields, started)
             raise
-        finally:
-            self.deadline.clear()
         if served.problem:
             fields["preflight_detail"] = served.problem
         self.last_expires_in = None
@@ -111,7 +109,7 @@ class App:
             config = load_config(self.source, self.environ, self.aws)
             self._check_pin(config)
             if self._broker is None or config != self._broker.config:
-                deps = Deps(self.environ, self.aws, self.clock, self.deadline, wall=self.wall)
+                deps = Deps(self.environ, self.aws, self.clock, wall=self.wall)
                 self._broker = Broker(config, deps, self.clock, previous=self._broker,
                                       preflight=self.preflight)
             self._error = None

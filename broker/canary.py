@@ -17,7 +17,7 @@ from typing import Any
 
 from broker import checks
 from broker.app import App
-from broker.deadline import Deadline, remaining_ms
+from broker.deadline import for_invocation
 from broker.errors import BrokerError
 from broker.preflight import Result
 
@@ -32,8 +32,7 @@ _last: dict[str, Any] = {}  # the app, when its last run ended, and what it foun
 
 def handler(event: Any, context: Any) -> dict[str, int]:
     """Check every configured registry within the invocation; print one EMF line per registry."""
-    deadline = Deadline()
-    deadline.start(remaining_ms(context))
+    deadline = for_invocation(context)
     try:
         broker = app.broker()
     except BrokerError as exc:

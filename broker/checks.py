@@ -64,7 +64,7 @@ def check_one(broker: Broker, name: str, deadline: Deadline | None = None) -> pr
     registry = broker.config.registries[name]
     started = time.perf_counter()
     try:
-        login = broker.backends[name].fetch()
+        login = broker.backends[name].fetch(deadline)
     except BrokerError as exc:
         return preflight.Result(name, False, "none", f"login: {type(exc).__name__}: {exc}",
                                 "login", duration_ms=ms_since(started))

@@ -1,16 +1,22 @@
 """How long the current invocation may still spend on secret stores.
 
 Lambda kills an invocation at its timeout, with no error of the broker's own.
-The app starts a :class:`Deadline` from ``context.get_remaining_time_in_millis()``
-minus a margin for answering; backends start an attempt only when a whole
-``timeout`` still fits, and sleep between retries only as long as one more
-attempt still fits after the sleep.
+Each invocation makes its own :class:`Deadline` from
+``context.get_remaining_time_in_millis()`` minus a margin for answering
+(:func:`for_invocation`) and passes it down: ``Broker.login``, ``Backend.fetch`` and
+the preflight take it as an argument. For the length of one ``fetch``, the deadline
+is also :func:`current` in that thread (a context variable, never a shared object), so
+the sessions client libraries send through are cut to it without every library call
+carrying it. Backends start an attempt only when a whole ``timeout`` still fits, and
+sleep between retries only as long as one more attempt still fits after the sleep.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 ANSWER_MARGIN = 0.5
@@ -43,6 +49,32 @@ class Deadline:
         """True when ``seconds`` more still end before the deadline."""
         left = self.left()
         return left is None or left >= seconds
+
+
+def for_invocation(context: Any, margin: float = ANSWER_MARGIN) -> Deadline:
+    """A new deadline for one invocation: its time left, less ``margin`` (none without a
+    Lambda context)."""
+    deadline = Deadline()
+    deadline.start(remaining_ms(context), margin)
+    return deadline
+
+
+_CURRENT: ContextVar[Deadline | None] = ContextVar("broker_deadline", default=None)
+
+
+def current() -> Deadline:
+    """The deadline of the fetch this thread is running (no deadline outside one)."""
+    return _CURRENT.get() or Deadline()
+
+
+@contextlib.contextmanager
+def scope(deadline: Deadline) -> Iterator[Deadline]:
+    """Make ``deadline`` :func:`current` in this thread for the ``with`` block."""
+    token = _CURRENT.set(deadline)
+    try:
+        yield deadline
+    finally:
+        _CURRENT.reset(token)
 
 
 def ms_since(started: float, digits: int = 1) -> float:

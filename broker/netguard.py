@@ -125,6 +125,15 @@ def address(text: str) -> IPAddress:
     return ipaddress.ip_address(text.split("%", 1)[0])
 
 
+def is_ip(host: str) -> bool:
+    """True for an IP literal (a host that needs no resolution)."""
+    try:
+        address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def is_loopback(host: str) -> bool:
     """True for a loopback IP literal (127.0.0.0/8, ::1, and IPv4 loopback inside IPv6): what
     a stand-in for a well-known service may be on in tests (the build refuses it)."""

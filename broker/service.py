@@ -10,6 +10,7 @@ import backends
 from backends.base import Backend
 from broker import aws
 from broker.cache import TtlCache
+from broker.deadline import Deadline
 from broker.deps import Deps
 from broker.errors import ConfigError, PreflightFailed
 from broker.login import Login
@@ -52,10 +53,13 @@ class Broker:
         if preflight and any(r.preflight != "off" for r in config.registries.values()):
             from broker import preflight as _  # noqa: F401  (pay for requests at init, not on a call)
 
-    def login(self, registry: Registry, refresh: bool = False) -> Served:
+    def login(self, registry: Registry, refresh: bool = False,
+              deadline: Deadline | None = None) -> Served:
         """The login for ``registry``, from cache when fresh (unless ``refresh``); checked
-        against the registry on every fresh fetch when its ``preflight`` is on."""
-        served, source = self.cache.get(registry.name, lambda: self._fetch(registry),
+        against the registry on every fresh fetch when its ``preflight`` is on; nothing sent
+        past ``deadline`` (the invocation's)."""
+        deadline = deadline or Deadline()
+        served, source = self.cache.get(registry.name, lambda: self._fetch(registry, deadline),
                                         registry.cache_ttl, registry.stale_if_error, refresh,
                                         registry.expiry_skew)
         return served._replace(source=source)
@@ -66,18 +70,18 @@ class Broker:
         for backend in self.backends.values():
             backend.forget()
 
-    def _fetch(self, registry: Registry) -> Served:
+    def _fetch(self, registry: Registry, deadline: Deadline) -> Served:
         backend = self.backends[registry.name]
-        login = backend.fetch()
+        login = backend.fetch(deadline)
         if registry.preflight == "off" or not self.preflight:
             return Served(login)
         from broker import preflight
 
-        result = preflight.check(registry, login, deadline=self.deps.deadline)
+        result = preflight.check(registry, login, deadline=deadline)
         if not result.ok and self.cache.holds(registry.name):
             # A refresh: the secret may have been caught mid-rotation; read it once more.
-            login = backend.fetch()
-            result = preflight.check(registry, login, deadline=self.deps.deadline)
+            login = backend.fetch(deadline)
+            result = preflight.check(registry, login, deadline=deadline)
         if result.ok:
             return Served(login, "passed", "; ".join(result.warnings) or None)
         if registry.preflight == "enforce":

@@ -18,7 +18,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.util import parse_url
 
 from broker import netguard
-from broker.deadline import Deadline
+from broker.deadline import Deadline, current
 from broker.transport import resolve
 from broker.transport.budget import budget
 from broker.transport.errors import (
@@ -97,7 +97,8 @@ USER_AGENT = "registry-broker"
 class BoundedSession(requests.Session):
     """See :func:`broker.transport.bounded.bounded_session`."""
 
-    def __init__(self, deadline: Deadline, origins: Collection[Origin], max_body: int) -> None:
+    def __init__(self, deadline: Deadline | None, origins: Collection[Origin],
+                 max_body: int) -> None:
         super().__init__()
         self.deadline, self.origins, self.max_body = deadline, frozenset(origins), max_body
         self.trust_env = False
@@ -107,7 +108,7 @@ class BoundedSession(requests.Session):
 
     def request(self, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:
         target = self.allowed(str(url))
-        seconds = budget(kwargs.get("timeout"), self.deadline)
+        seconds = budget(kwargs.get("timeout"), self.deadline or current())
         kwargs.update(timeout=seconds, stream=True, allow_redirects=False)
         with Watchdog(seconds) as watchdog:
             try:
@@ -147,18 +148,10 @@ class BoundedSession(requests.Session):
 def first_address(name: str) -> str:
     """Where a bounded session connects ``name``: the first address it resolves to now (not
     cached: a load balancer's addresses change), within the current request's budget."""
-    if _is_ip(name):
+    if netguard.is_ip(name):
         return name
     watchdog = Watchdog.current()
     return resolve.within(name, watchdog.remaining() if watchdog else 5.0)[0]
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        netguard.address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def translate(exc: Exception, fired: bool, where: str, address: str,

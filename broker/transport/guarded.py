@@ -175,7 +175,7 @@ class Transport:
         return self.pins[host]
 
     def _vetted(self, host: str, seconds: float) -> dict[str, str]:
-        found = [host] if _is_ip(host) else resolve.within(host, seconds, self.resolver)
+        found = [host] if netguard.is_ip(host) else resolve.within(host, seconds, self.resolver)
         try:
             addresses = [str(netguard.address(a)) for a in found]
             return {a: netguard.kind_of(netguard.address(a)) for a in addresses}
@@ -195,14 +195,6 @@ class Transport:
 
 def _article(kind: str) -> str:
     return {"loopback": "a loopback", "private": "an internal"}[kind]
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        netguard.address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _with_query(target: Target, query: Mapping[str, str]) -> Target:

@@ -36,7 +36,7 @@ def test_log_line_fields(clock, log_lines):
 def test_unexpected_errors_are_logged_without_their_message(clock, log_lines, monkeypatch):
     app = App(env_config("one"), environ={"U": "u", "P": "p"}, clock=clock)
     backend = app.broker().backends["one"]
-    monkeypatch.setattr(backend, "fetch", lambda: {}["secret-ish detail"])
+    monkeypatch.setattr(backend, "fetch", lambda deadline=None: {}["secret-ish detail"])
     with pytest.raises(KeyError):
         app.invoke({}, None)
     line = log_lines()[-1]

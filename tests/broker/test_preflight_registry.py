@@ -205,7 +205,7 @@ def test_a_refreshed_login_failing_the_preflight_is_read_once_more(registries, e
     app.invoke({}, None)
     backend = app.broker().backends["r"]
     answers = iter([stale, good])  # the refresh meets a store mid-rotation, then the new one
-    monkeypatch.setattr(backend, "fetch", lambda: next(answers))
+    monkeypatch.setattr(backend, "fetch", lambda deadline=None: next(answers))
     clock.advance(61)
     assert app.invoke({}, None)["Credentials"]["Password"] == reader.password
     assert log_lines()[-1]["preflight"] == "passed"
@@ -218,7 +218,7 @@ def test_a_first_login_failing_the_preflight_is_not_read_twice(registries, env_l
     backend = app.broker().backends["r"]
     calls = []
     real = backend.fetch
-    monkeypatch.setattr(backend, "fetch", lambda: calls.append(1) or real())
+    monkeypatch.setattr(backend, "fetch", lambda deadline=None: calls.append(1) or real(deadline))
     with pytest.raises(PreflightFailed):
         app.invoke({}, None)
     assert len(calls) == 1

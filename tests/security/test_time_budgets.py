@@ -60,3 +60,21 @@ def test_a_slow_resolver_cannot_hold_a_vault_read(monkeypatch, clock):
     took = time.monotonic() - started
     assert took < 1.0, f"the Vault read waited {took:.1f} s for the resolver"
     assert "resolving 'vault.test' took longer than" in str(caught.value)
+
+
+def test_a_checks_fetch_is_held_to_the_deadline_it_is_given(scripted, clock):
+    """The deadline is passed to each fetch, not planted in a shared object the app starts
+    and clears: a canary's (or `broker check`'s) fetch, in a worker thread, is held to the
+    canary's deadline, not only to the 5 s timeout."""
+    from broker import checks
+
+    stalled = scripted().on("/v1/secret/data/reg", [(b"", 10.0)])
+    config = {"registries": {"v": {"host": "v.example", "timeout": 5, "retries": 0, "backend": {
+        "type": "vault", "address": f"http://{stalled.netloc}", "insecure": True, "path": "reg",
+        "auth": {"method": "token", "token": {"env": "VT"}}}}}}
+    app = App(json.dumps(config), environ={"VT": leaks.secret("vault-token")}, clock=clock)
+    started = time.monotonic()
+    result = checks.check_one(app.broker(), "v", deadline=seconds_left(1.0))
+    took = time.monotonic() - started
+    assert took < 1.5, f"the fetch ran {took:.1f} s past a 1 s deadline"
+    assert (result.ok, result.step) == (False, "login")

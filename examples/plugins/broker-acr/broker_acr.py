@@ -108,7 +108,7 @@ class AcrBackend(Backend):
         (whatever its discovery document names), the Entra token only to the registry."""
         from broker.transport.bounded import bounded_session
 
-        session = bounded_session(self.deps.deadline, [url])
+        session = bounded_session(self.deadline, [url])
         session.verify = self.settings.ca_bundle or True
         return session
 
