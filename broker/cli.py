@@ -101,7 +101,11 @@ def _wiring_parser(commands: Any) -> None:
                                  "SageMaker (a training job or a model) at a registry's alias")
     _add_config(wiring)
     wiring.add_argument("name", metavar="NAME", help="the registry (its alias)")
-    wiring.add_argument("--function-arn", required=True, help="the deployed broker function's ARN")
+    wiring.add_argument("--function-arn", required=True,
+                        help="the stack's BrokerFunctionArn output, or the registry's AliasArn... "
+                             "output")
+    wiring.add_argument("--image", help="refuse unless the registry serves this image "
+                                        "(host/path:tag, as SageMaker will pull it)")
     wiring.add_argument("--for", dest="use", choices=("training", "model"), default="training",
                         help="training: AlgorithmSpecification.TrainingImageConfig for "
                              "CreateTrainingJob (default); model: a container's ImageConfig for "
@@ -269,6 +273,8 @@ def _sagemaker_config(args: argparse.Namespace) -> int:
     try:
         config = _config(args)
         alias_arn = wiring.alias_arn(config, args.name, args.function_arn)
+        if args.image is not None:
+            wiring.check_image(config, args.name, args.image)
     except BrokerError as exc:
         return _fail(exc, 2)
     block = (iam.invoker_policy(alias_arn) if args.invoker_policy

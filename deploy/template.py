@@ -15,9 +15,13 @@ from deploy.errors import BuildError
 def deploy_document(model: Deployment, source: str) -> dict:
     """The environment, IAM statements, aliases, permissions and outputs for ``model``."""
     resources: dict = {}
-    outputs: dict = {"BrokerRoleArn": {
-        "Description": "The function's execution role (bind it in Vault's aws auth role)",
-        "Value": {"Fn::GetAtt": ["IamRoleLambdaExecution", "Arn"]}}}
+    outputs: dict = {
+        "BrokerRoleArn": {
+            "Description": "The function's execution role (bind it in Vault's aws auth role)",
+            "Value": {"Fn::GetAtt": ["IamRoleLambdaExecution", "Arn"]}},
+        "BrokerFunctionArn": {
+            "Description": "The broker function (broker sagemaker-config --function-arn)",
+            "Value": {"Fn::GetAtt": ["BrokerLambdaFunction", "Arn"]}}}
     for facts in model.registries:
         _registry(resources, outputs, facts.registry)
     return {"environment": {"BROKER_CONFIG": source},

@@ -4,7 +4,8 @@
         --function-arn arn:aws:lambda:eu-west-1:123456789012:function:registry-broker-prod-broker \\
         --image registry.acme.example:5000/team/server:latest \\
         --role-arn arn:aws:iam::123456789012:role/SageMakerInference \\
-        --subnets subnet-aaa --security-groups sg-aaa [--model-data s3://bucket/model.tar.gz]
+        --subnets subnet-aaa --security-groups sg-aaa [--model-data s3://bucket/model.tar.gz] \
+        [--dry-run]
 
 CreateModel calls the same kind of function as a training job, with the same contract: the
 container's ImageConfig names the registry's alias (`broker sagemaker-config --for model`).
@@ -16,15 +17,17 @@ reach the registry.
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 import time
 
-from create_training_job import image_config
+from create_training_job import Refused, image_config
 
 
 def request(args: argparse.Namespace) -> dict:
     """The CreateModel request."""
     container = {"Image": args.image, **image_config(args.registry, args.function_arn,
-                                                     args.config, "model")}
+                                                     args.config, "model", args.image)}
     if args.model_data:
         container["ModelDataUrl"] = args.model_data
     return {
@@ -46,8 +49,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", help="broker.yml (default: $BROKER_CONFIG, ./broker.yml)")
     parser.add_argument("--model-name")
     parser.add_argument("--model-data", help="s3:// URL of the model artifacts, if any")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the CreateModel request and call nothing")
     args = parser.parse_args(argv)
-    answer = boto3.client("sagemaker").create_model(**request(args))
+    try:
+        model = request(args)
+    except Refused as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if args.dry_run:
+        print(json.dumps(model, indent=2))
+        return 0
+    answer = boto3.client("sagemaker").create_model(**model)
     print(answer["ModelArn"])
     return 0
 

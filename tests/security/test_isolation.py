@@ -237,7 +237,7 @@ def test_logical_ids_never_collide():
                for v in resources.values() if v["Type"] == "AWS::Lambda::Permission"}
     assert granted == {(name, f"arn:aws:iam::123456789012:role/Team{i}")
                        for i, name in enumerate(names)}
-    assert len(document["outputs"]) == len(names) + 1  # and BrokerRoleArn
+    assert len(document["outputs"]) == len(names) + 2  # and BrokerRoleArn, BrokerFunctionArn
 
 
 def test_no_invoke_permission_on_the_unqualified_broker_function(packaged_plus_one):
