@@ -103,8 +103,15 @@ class Backend:
         return []
 
     @classmethod
-    def arn_regions(cls, settings: Any) -> list[tuple[str, str]]:
-        """``(key, region)`` for every ARN in the settings that names a region."""
+    def region_of(cls, settings: Any) -> str | None:
+        """The AWS region the backend reads its store in, when the settings say (``region``, or
+        the region its ARNs name); None for the function's own, or a store outside AWS."""
+        return None
+
+    @classmethod
+    def check_settings(cls, settings: Any) -> list[tuple[str, str]]:
+        """``(key, problem)`` for rules the framework keeps for a kind of backend (every AWS
+        backend: one region per store); a backend's own rules live in its Settings' check()."""
         return []
 
     mints: ClassVar[bool] = False
@@ -252,7 +259,8 @@ class AwsBackend(Backend):
         found = list(cls.store_grants(settings))
         if getattr(settings, "kms_key", None):
             found.append(grants.Decrypt(settings.kms_key, f"{cls.service}."
-                                                       f"{settings.region or grants.REGION}.amazonaws.com"))
+                                                       f"{cls.region_of(settings) or grants.REGION}"
+                                                       ".amazonaws.com"))
         return found
 
     @classmethod
@@ -261,22 +269,26 @@ class AwsBackend(Backend):
         raise NotImplementedError
 
     @classmethod
-    def arn_regions(cls, settings: Any) -> list[tuple[str, str]]:
-        """Regions named by ARNs among the settings (a secret, parameters, a KMS key)."""
-        import dataclasses
+    def region_of(cls, settings: Any) -> str | None:
+        """``region``, else the region the store's ARNs name (a secret or parameter ARN in
+        another region is read there), else None (the function's own)."""
+        return settings.region or next((region for _, region in _arn_regions(settings)), None)
 
-        found = []
-        for f in dataclasses.fields(settings):
-            value = getattr(settings, f.name)
-            parts = value.split(":") if isinstance(value, str) and value.startswith("arn:") else []
-            if len(parts) > 3 and parts[3]:
-                found.append((f.name, parts[3]))
-        return found
+    @classmethod
+    def check_settings(cls, settings: Any) -> list[tuple[str, str]]:
+        """One client reads one region: every ARN among the settings (the store's, a KMS key,
+        which must be the secret's region) names the region the store is read in."""
+        found = _arn_regions(settings)
+        region, source = (settings.region, "`region`") if settings.region else \
+            (found[0][1], found[0][0]) if found else (None, None)
+        return [(key, f"names region {other}, but {source} is {region}: the store is read in "
+                      f"one region; fix the ARN, or drop `region`")
+                for key, other in found if other != region]
 
     def __init__(self, registry: Registry, deps: Deps) -> None:
         super().__init__(registry, deps)
         assert deps.aws is not None, "AWS backends need AwsClients"
-        self.client = deps.aws.client(self.service, region=self.settings.region,
+        self.client = deps.aws.client(self.service, region=self.region_of(self.settings),
                                       role_arn=self.settings.role_arn, timeout=registry.timeout)
         self._account: str | None = None
 
@@ -305,3 +317,17 @@ class AwsBackend(Backend):
             except Exception:  # noqa: BLE001 - a message detail; the error itself stands
                 return None
         return self._account
+
+
+def _arn_regions(settings: Any) -> list[tuple[str, str]]:
+    """``(key, region)`` of every ARN among the settings that names a region (a role's names
+    none: IAM is global)."""
+    import dataclasses
+
+    found = []
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        parts = value.split(":") if isinstance(value, str) and value.startswith("arn:") else []
+        if len(parts) > 3 and parts[3]:
+            found.append((f.name, parts[3]))
+    return found

@@ -241,5 +241,8 @@ def _backend(raw: dict, environ: Mapping[str, str], path: str,
         problems.append((f"{path}.type", exc.args[0]))
         return "", None
     rest = {k: v for k, v in raw.items() if k != "type"}
-    return backend_type, schema.build(cls.Settings, rest, path, problems, environ)
+    settings = schema.build(cls.Settings, rest, path, problems, environ)
+    if settings is not None:
+        problems += [(f"{path}.{key}", message) for key, message in cls.check_settings(settings)]
+    return backend_type, settings
 

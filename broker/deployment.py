@@ -24,12 +24,11 @@ class Facts(NamedTuple):
     grants: tuple[Any, ...]  # broker.grants.Grant and Decrypt
     variables: tuple[str, ...]  # environment variables the function must have
     hosts: tuple[tuple[str, str], ...]  # (key, host) of every server outside AWS it reaches
-    arn_regions: tuple[tuple[str, str], ...]  # (key, region) of ARNs among its settings
+    region: str | None  # the AWS region its store is read in, when the settings say
     distributions: tuple[str, ...]  # what the zip must vendor for it
     notes: tuple[str, ...]  # what to set up besides the derived IAM
     deployable: bool  # False: a test deployment's backend (deploy/build.py refuses it)
     modules: tuple[str, ...]  # built-in backend modules it runs: its own, its references'
-    sets_region: bool  # the backend block names its own region
 
     @property
     def name(self) -> str:
@@ -87,8 +86,7 @@ def facts(registry: Registry) -> Facts:
         variables=(*cls.environment_variables(settings), *variables),
         hosts=(("host", registry.hostname), *((f"backend.{key}", host) for key, host
                                                in cls.network_hosts(settings))),
-        arn_regions=tuple(cls.arn_regions(settings)), distributions=tuple(cls.distributions),
+        region=cls.region_of(settings), distributions=tuple(cls.distributions),
         notes=tuple(cls.deploy_notes(settings)), deployable=cls.deployable,
         modules=tuple(m for m in (backends.built_in_module(registry.backend_type),
-                                  *(refs.KINDS[ref.kind].module for ref in found)) if m),
-        sets_region=bool(getattr(settings, "region", None)))
+                                  *(refs.KINDS[ref.kind].module for ref in found)) if m))

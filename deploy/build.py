@@ -112,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
                              "is stored in the function's configuration, in clear")
     parser.add_argument("--region", default="us-east-1",
                         help="the stage's deploy region (default us-east-1, as serverless.yml's), "
-                             "to warn about stores in another region")
+                             "to warn about stores read in another region")
     parser.add_argument("--allow-loopback", action="store_true",
                         help="allow loopback registries and servers (a local test deployment, "
                              "as `make e2e` runs under the Lambda runtime emulator)")
@@ -214,12 +214,11 @@ def _local(host: str, allow_loopback: bool = False) -> bool:
 
 
 def region_warnings(model: Deployment, deploy_region: str) -> list[str]:
-    """Stores named by an ARN in another region than the stage's, with no ``region`` key: the
-    client would ask the stage's region."""
-    return [f"registries.{facts.name}.backend.{key} is in {region}, but the stage deploys to "
-            f"{deploy_region} and the backend sets no `region`: set region: {region}"
-            for facts in model.registries if not facts.sets_region
-            for key, region in facts.arn_regions if region != deploy_region]
+    """Stores read in another region than the stage's (their ``region``, or the region their
+    ARN names): read across regions, which a VPC endpoint in the stage's region does not cover."""
+    return [f"registries.{facts.name}.backend is read in {facts.region}, across regions from "
+            f"the stage's {deploy_region}: a VPC endpoint in {deploy_region} does not reach it"
+            for facts in model.registries if facts.region and facts.region != deploy_region]
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import pytest
 from backends.base import Backend
 from broker.config import parse_config
 from broker.deps import Deps
-from broker.errors import MalformedSecret
+from broker.errors import ConfigError, MalformedSecret
 from broker.login import Login
 
 WALL = 1_700_000_000.0
@@ -62,3 +62,33 @@ def test_an_expiry_that_is_not_a_number_is_malformed(hostile):
 def test_a_login_that_has_already_expired_is_never_served(past):
     with pytest.raises(MalformedSecret, match="expired .* s ago.*clock"):
         fetch(past)
+
+
+SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:team/registry-AbCdEf"
+KEY_ARN = "arn:aws:kms:{}:123456789012:key/0123abcd-0123-abcd-0123-0123456789ab"
+
+
+@pytest.mark.parametrize("backend, problem", [
+    ({"type": "secretsmanager", "secret_id": SECRET_ARN, "region": "us-east-1"},
+     "registries.r.backend.secret_id: names region eu-west-1, but `region` is us-east-1"),
+    ({"type": "secretsmanager", "secret_id": SECRET_ARN, "kms_key": KEY_ARN.format("us-west-2")},
+     "registries.r.backend.kms_key: names region us-west-2, but secret_id is eu-west-1"),
+    ({"type": "ssm", "username_parameter": "arn:aws:ssm:eu-west-1:123456789012:parameter/u",
+      "password_parameter": "arn:aws:ssm:eu-central-1:123456789012:parameter/p"},
+     "registries.r.backend.password_parameter: names region eu-central-1, but username_parameter"),
+])
+def test_an_aws_store_is_read_in_one_region(backend, problem):
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"registries": {"r": {"host": "r.example", "backend": backend}}}, "t")
+    assert problem in str(caught.value)
+
+
+def test_the_store_is_read_in_the_region_its_arn_names():
+    from backends.secretsmanager import SecretsManagerBackend
+
+    settings = parse_config({"registries": {"r": {"host": "r.example", "backend": {
+        "type": "secretsmanager", "secret_id": SECRET_ARN, "kms_key": KEY_ARN.format("eu-west-1")}}}},
+        "t").registries["r"].backend
+    assert SecretsManagerBackend.region_of(settings) == "eu-west-1"
+    decrypt, = [g for g in SecretsManagerBackend.iam_grants(settings) if hasattr(g, "service")]
+    assert decrypt.service == "secretsmanager.eu-west-1.amazonaws.com"

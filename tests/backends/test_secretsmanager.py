@@ -63,6 +63,19 @@ class TestSecretsManager(BackendContract, DocumentContract, TextDocumentContract
         app = make_app(store, clock, backend={**store.backend(), "secret_id": arn})
         assert invoke(app)["Credentials"]["Password"] == password
 
+    def test_an_arn_in_another_region_is_read_in_that_region(self, store, moto, clock):
+        """Issue 17, item 2: without `region`, an ARN in eu-west-1 was looked up in the
+        function's us-east-1 and reported as not existing."""
+        import boto3
+
+        username, password = login()
+        elsewhere = boto3.client("secretsmanager", endpoint_url=moto.url, region_name="eu-west-1")
+        arn = elsewhere.create_secret(Name=store.ref, SecretString=json.dumps(
+            {"username": username, "password": password}))["ARN"]
+        assert ":eu-west-1:" in arn
+        app = make_app(store, clock, backend={**store.backend(), "secret_id": arn})
+        assert invoke(app)["Credentials"]["Password"] == password
+
     def test_role_arn_is_assumed_first(self, store, aws, clock):
         username, password = login()
         store.put_login(username, password)
