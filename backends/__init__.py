@@ -67,7 +67,11 @@ def _plugin_class(name: Any) -> type[Backend]:
 
     found = plugins().get(name) if isinstance(name, str) else None
     if found is None:
-        raise KeyError(f"unknown backend type (valid: {', '.join(names())})")
+        from broker.schema import did_you_mean
+
+        valid = names()
+        raise KeyError(f"unknown backend type{did_you_mean(name, valid)} (valid: "
+                       f"{', '.join(valid)})")
     cls = found.load()
     if not (isinstance(cls, type) and issubclass(cls, Backend)):
         raise KeyError(f"the plugin {found.value} is not a backends.base.Backend subclass")

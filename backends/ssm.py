@@ -24,13 +24,15 @@ class SsmSettings(SecretFormat):
     kms_key: str | None = field(default=None, metadata=KMS_KEY_ARN)
 
     def check(self) -> list[tuple[str, str]]:
+        problems = [(key, problem) for key in ("parameter", "username_parameter",
+                                               "password_parameter")
+                    if (problem := name_problem(getattr(self, key)))]
         pair = (self.username_parameter, self.password_parameter)
-        if self.parameter and not any(pair):
-            return []
-        if not self.parameter and all(pair):
-            return []
-        return [("parameter", "set either `parameter`, or both `username_parameter` and "
-                              "`password_parameter`")]
+        one_document, two_parameters = self.parameter and not any(pair), not self.parameter and all(pair)
+        if not (one_document or two_parameters):
+            problems.append(("parameter", "set either `parameter`, or both `username_parameter` "
+                                          "and `password_parameter`"))
+        return problems
 
     @property
     def names(self) -> list[str]:
@@ -38,6 +40,14 @@ class SsmSettings(SecretFormat):
         if self.parameter:
             return [self.parameter]
         return [self.username_parameter, self.password_parameter]  # type: ignore[list-item]
+
+
+def name_problem(name: str | None) -> str | None:
+    """Why SSM would refuse ``name``, or None: a name in a hierarchy (with a ``/``) must start
+    with ``/`` (or be a parameter ARN)."""
+    if name and "/" in name and not name.startswith(("/", "arn:")):
+        return f"a parameter name in a hierarchy starts with '/': write /{name}"
+    return None
 
 
 class SsmBackend(AwsBackend):

@@ -10,6 +10,7 @@ use one client.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from broker.errors import AccessDenied, BackendUnavailable, BrokerError, SecretNotFound
@@ -23,8 +24,36 @@ NO_WILDCARD = {"pattern": (r"[^*?]+", "must not hold * or ?: a wildcard in a nam
 ROLE_ARN = {"pattern": (r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}",
                         "must be an IAM role ARN (arn:PARTITION:iam::ACCOUNT:role/NAME), "
                         "without wildcards")}
-REGION = {"pattern": (r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}",
-                      "must be an AWS region name such as eu-west-1")}
+def region_problem(name: str) -> str | None:
+    """Why ``name`` is not a region botocore knows (its partitions data), or None."""
+    from broker.schema import did_you_mean
+
+    known = known_regions()
+    if not known or name in known:
+        return None
+    return (f"is not an AWS region{did_you_mean(name, known)}: the regions botocore knows are "
+            "listed in its partitions data (a newer region may need a newer botocore)")
+
+
+@functools.cache
+def known_regions() -> frozenset[str]:
+    """Every region of every partition in botocore's partitions data (empty if it has none)."""
+    import json
+    import os
+
+    import botocore
+
+    path = os.path.join(os.path.dirname(botocore.__file__), "data", "partitions.json")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            partitions = json.load(handle)["partitions"]
+    except (OSError, ValueError, KeyError):
+        return frozenset()
+    return frozenset(r for p in partitions for r in p.get("regions", {}) if not r.endswith("-global"))
+
+
+REGION = {"pattern": (r"[a-z]{2,4}(-[a-z]+)+-[0-9]{1,2}",
+                      "must be an AWS region name such as eu-west-1"), "check": region_problem}
 KMS_KEY_ARN = {"pattern": (r"arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/"
                            r"(mrk-[0-9a-f]{32}|[0-9a-f-]{36})",
                            "must be a KMS key ARN (arn:PARTITION:kms:REGION:ACCOUNT:key/ID), "

@@ -61,7 +61,7 @@ class Defaults:
     ca_bundle: str | None = None
 
     def check(self) -> list[tuple[str, str]]:
-        return schema.ca_bundle_problems(self.ca_bundle)
+        return schema.ca_bundle_problems(self.ca_bundle) + realm_problems(self.trusted_realms)
 
 
 @dataclass(**_SHAPE)
@@ -87,7 +87,7 @@ class _RegistryFields:
     ca_bundle: str | None = None
 
     def check(self) -> list[tuple[str, str]]:
-        problems = schema.ca_bundle_problems(self.ca_bundle)
+        problems = schema.ca_bundle_problems(self.ca_bundle) + realm_problems(self.trusted_realms)
         if not valid_host(self.host):
             problems.append(("host", HOST_USAGE))
         if self.repository is not None and not re.match(REPOSITORY_PATTERN, self.repository):
@@ -98,6 +98,15 @@ class _RegistryFields:
         problems += [(f"invokers[{i}]", "must be an IAM role ARN (arn:aws:iam::123456789012:role/NAME)")
                      for i, arn in enumerate(self.invokers) if not re.match(ROLE_ARN_PATTERN, arn)]
         return problems
+
+
+def realm_problems(realms: tuple[str, ...] | None) -> list[tuple[str, str]]:
+    """``trusted_realms`` are host names or globs, matched against a realm's host: a URL (or
+    anything with a scheme, path or port) can never match, and trusts nothing."""
+    return [(f"trusted_realms[{i}]", "must be a host name or a glob (auth.example.com, "
+                                     "*.example.com), not a URL: it is matched against the "
+                                     "realm's host alone")
+            for i, realm in enumerate(realms or ()) if re.search(r"[/:@\\]", realm)]
 
 
 def valid_host(host: str) -> bool:

@@ -91,6 +91,10 @@ class SecretFormat:
         data = _as_mapping(document)
         if self.format == "dockerconfigjson":
             return _from_dockerconfig(data, host)
+        if "auths" in data and self.username_key not in data:
+            raise FormatProblem("the stored value is a Docker config.json (it has an 'auths' "
+                                "key), read as a username/password object",
+                                "Set `format: dockerconfigjson` in the backend block")
         return checked_login(data.get(self.username_key), data.get(self.password_key),
                              f"key '{self.username_key}'", f"key '{self.password_key}'")
 

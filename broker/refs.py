@@ -63,6 +63,12 @@ def reference_problem(kind: str, name: str) -> str | None:
     own AWS credentials, or a name with a wildcard (it would become an IAM wildcard)."""
     if kind == "env" and is_function_variable(name):
         return FUNCTION_VARIABLE
+    if kind == "ssm":
+        from backends.ssm import name_problem
+
+        problem = name_problem(name)
+        if problem:
+            return problem
     pattern, message = aws_errors.NO_WILDCARD["pattern"]
     return None if re.fullmatch(pattern, name) else message
 

@@ -3,7 +3,8 @@
 A dataclass field's type says what a key accepts: ``str``, ``int``, ``float``,
 ``bool``, ``Literal[...]``, ``tuple[str, ...]``, a nested dataclass, a class
 with a ``from_config`` classmethod, or a union of those with ``None``.
-Field metadata may set ``min`` for numbers and ``pattern`` for strings (a regex, as text or
+Field metadata may set ``min`` for numbers, ``check`` (a function of the value answering a
+problem or None), and ``pattern`` for strings (a regex, as text or
 compiled: text is compiled on first use, so an unset field costs nothing, and
 the message when it does not match the whole value). A class may define
 ``check() -> list[(subkey, message)]`` for rules across keys, and
@@ -20,7 +21,7 @@ import math
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 Problems = list[tuple[str, str]]
@@ -65,7 +66,8 @@ def build(cls: type, raw: Any, path: str, problems: Problems,
     raw = _with_env_defaults(cls, raw, environ)
     for key in raw:
         if key not in fields:
-            problems.append((join(path, key), f"unknown key (valid: {', '.join(fields)})"))
+            problems.append((join(path, key), f"unknown key{did_you_mean(key, fields)} (valid: "
+                                              f"{', '.join(fields)})"))
     values = {}
     for name, (f, hint) in fields.items():
         if name in raw:  # paths are only built for keys present or missing: parsing stays cheap
@@ -77,6 +79,14 @@ def build(cls: type, raw: Any, path: str, problems: Problems,
     obj = cls(**values)
     problems.extend((join(path, sub), msg) for sub, msg in _check(obj))
     return obj if len(problems) == before else None
+
+
+def did_you_mean(word: Any, choices: Iterable[str]) -> str:
+    """`` (did you mean 'X'?)`` for the closest of ``choices``, or nothing."""
+    import difflib
+
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.75)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _required(cls: type, name: str) -> str:
@@ -164,6 +174,10 @@ def _coerce_scalar(hint: Any, value: Any, path: str, problems: Problems,
         return None
     if "pattern" in meta and not re.fullmatch(meta["pattern"][0], value):
         problems.append((path, meta["pattern"][1]))
+        return None
+    problem = meta["check"](value) if "check" in meta else None
+    if problem:
+        problems.append((path, problem))
         return None
     return value
 

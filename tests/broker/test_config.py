@@ -65,8 +65,9 @@ def test_every_problem_is_reported_at_once():
     })
     assert found == {
         "extra": "unknown key (valid: defaults, registries, event_selection)",
-        "defaults.stael_if_error": "unknown key (valid: cache_ttl, stale_if_error, expiry_skew, "
-                                   "timeout, retries, preflight, trusted_realms, insecure, ca_bundle)",
+        "defaults.stael_if_error": "unknown key (did you mean 'stale_if_error'?) (valid: "
+                                   "cache_ttl, stale_if_error, expiry_skew, timeout, retries, "
+                                   "preflight, trusted_realms, insecure, ca_bundle)",
         "defaults.cache_ttl": "must be at least 0",
         "registries.bad host": found["registries.bad host"],
         "registries.s.host": found["registries.s.host"],
@@ -202,3 +203,51 @@ def test_a_built_in_backend_left_out_of_the_package_is_a_config_problem(monkeypa
         parse_config({"registries": {"g": {"host": "r.example", "backend": {"type": "ghost"}}}}, "t")
     assert "registries.g.backend.type: a built-in backend this deployment was not packaged " \
            "with: rebuild" in str(info.value)
+
+
+# --- Issue 17, item 3: validate catches what the deploy or the run would hit ----------------
+
+def first_problems(backend: dict | None = None, **registry) -> str:
+    document = {"registries": {"r": {"host": "r.example.com", "backend": backend or {
+        "type": "secretsmanager", "secret_id": "s"}, **registry}}}
+    with pytest.raises(ConfigError) as caught:
+        parse_config(document, "test")
+    return str(caught.value)
+
+
+def test_an_unknown_region_is_refused_offline_with_the_nearest_name():
+    message = first_problems({"type": "secretsmanager", "secret_id": "s", "region": "eu-wset-1"})
+    assert ("registries.r.backend.region: is not an AWS region (did you mean 'eu-west-1'?)"
+            in message)
+
+
+def test_every_region_botocore_knows_passes():
+    from broker.aws import known_regions
+
+    regions = sorted(known_regions())
+    assert {"us-east-1", "eu-west-1", "cn-north-1", "us-gov-west-1"} <= set(regions)
+    for region in regions:
+        parse_config({"registries": {"r": {"host": "r.example.com", "backend": {
+            "type": "secretsmanager", "secret_id": "s", "region": region}}}}, "test")
+
+
+@pytest.mark.parametrize("realm", ["https://auth.example.com/token", "auth.example.com:443",
+                                   "user@auth.example.com"])
+def test_a_trusted_realm_that_is_a_url_is_refused(realm):
+    assert "registries.r.trusted_realms[0]: must be a host name or a glob" in \
+        first_problems(trusted_realms=[realm])
+
+
+def test_ssm_names_in_a_hierarchy_start_with_a_slash():
+    message = first_problems({"type": "ssm", "parameter": "team/registry"})
+    assert ("registries.r.backend.parameter: a parameter name in a hierarchy starts with '/': "
+            "write /team/registry") in message
+    vault = {"type": "vault", "address": "https://v.example:8200", "path": "p",
+             "auth": {"method": "token", "token": {"ssm": "vault/token"}}}
+    assert "registries.r.backend.auth.token: a parameter name in a hierarchy starts with" in \
+        first_problems(vault)
+
+
+def test_an_unknown_backend_type_suggests_the_nearest():
+    assert "unknown backend type (did you mean 'secretsmanager'?)" in \
+        first_problems({"type": "secretmanager", "secret_id": "s"})

@@ -51,7 +51,7 @@ def test_each_backend_class_is_asked_once_per_registry(monkeypatch):
 
     class Counting(SecretsManagerBackend):
         pass
-    for fact in ("iam_grants", "environment_variables", "network_hosts", "arn_regions",
+    for fact in ("iam_grants", "environment_variables", "network_hosts", "region_of",
                  "deploy_notes", "describe"):
         original = getattr(SecretsManagerBackend, fact).__func__
 

@@ -54,8 +54,9 @@ def test_kms_decrypt_only_with_a_key_and_only_via_the_service():
         c={"type": "secretsmanager", "secret_id": "c"})))
     decrypt = found["DecryptSecretsWithKey1"]
     assert decrypt["Resource"] == [key] and decrypt["Action"] == ["kms:Decrypt"]
+    # b names no region: its key does, and a SecureString is read in its key's region
     assert decrypt["Condition"] == {"StringEquals": {"kms:ViaService": [
-        "secretsmanager.eu-west-1.amazonaws.com", "ssm.${AWS::Region}.amazonaws.com"]}}
+        "secretsmanager.eu-west-1.amazonaws.com", "ssm.eu-west-1.amazonaws.com"]}}
     assert len([s for s in found if s.startswith("Decrypt")]) == 1
 
 

@@ -96,3 +96,15 @@ def test_a_missing_entry_says_which_entries_there_are_and_what_to_do():
         DOCKER.parse(json.dumps(document), "registry.example")
     assert "entries: ghcr.io" in str(info.value)
     assert "auths" in info.value.hint and "format" not in info.value.hint
+
+
+def test_a_docker_config_read_as_json_says_to_set_the_format():
+    """Issue 17, item 3: a stored dockerconfigjson under the default format failed as a
+    missing 'username' key; the `auths` key says what it is."""
+
+
+    document = json.dumps({"auths": {"r.example.com": {"auth": "dTpw"}}})
+    with pytest.raises(FormatProblem) as caught:
+        SecretFormat().parse(document, "r.example.com")
+    assert "Docker config.json" in str(caught.value)
+    assert caught.value.hint == "Set `format: dockerconfigjson` in the backend block"
