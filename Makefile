@@ -41,7 +41,7 @@ node_modules/.package-lock.json: package-lock.json
 
 # broker.yml -> .build/broker.zip + .build/deploy.json -> .serverless/ (CloudFormation + zip).
 package: install node_modules/.package-lock.json
-	$(BIN)/python deploy/build.py --config $(CONFIG) --stage $(STAGE) --region $(REGION) --arch $(ARCH) $(BUILD_ARGS) $(if $(CONFIG_SOURCE),--config-source $(CONFIG_SOURCE))
+	$(BIN)/python deploy/build.py --called-as make --config $(CONFIG) --stage $(STAGE) --region $(REGION) --arch $(ARCH) $(BUILD_ARGS) $(if $(CONFIG_SOURCE),--config-source $(CONFIG_SOURCE))
 	$(SLS_ENV) $(NPX) osls package --stage $(STAGE) --region $(REGION) $(SLS_ARGS)
 
 deploy: package

@@ -85,9 +85,11 @@ class App:
         if served.login.expires_at is not None:
             self.last_expires_in = fields["expires_in_s"] = round(served.login.expires_at -
                                                                   self.clock())
-        log.emit("credentials_served", logging.WARNING if served.preflight == "warned" else
-                 logging.INFO, **fields, source=served.source, preflight=served.preflight,
-                 duration_ms=ms_since(started, 3))
+        # A failed check served under `warn`, or a passed one with a warning (the image is
+        # missing: the pull will fail), is a warning, whatever `preflight` says.
+        level = logging.WARNING if served.preflight == "warned" or served.problem else logging.INFO
+        log.emit("credentials_served", level, **fields, source=served.source,
+                 preflight=served.preflight, duration_ms=ms_since(started, 3))
         return served.login.response()
 
     @property

@@ -59,8 +59,10 @@ def select(config: Config, event: Any, alias: str | None, pinned_env: str | None
                  "this function to one registry with BROKER_REGISTRY")
     raise RegistryNotSelected(
         f"no rule picked a registry; configured: {', '.join(config.names)}",
-        hint="Invoke the function through the alias named after the registry, set "
-             "BROKER_REGISTRY, or send {\"registry\": NAME} in the event")
+        hint=("Pick one: broker invoke --alias NAME (as SageMaker calls it), --registry NAME or "
+              "--image IMAGE" if local else
+              "Invoke the function through the alias named after the registry, set "
+              "BROKER_REGISTRY, or send {\"registry\": NAME} in the event"))
 
 
 def _shown(alias: str | None) -> str:

@@ -132,7 +132,7 @@ def _parse_text(text: str, source: str, *, as_json: bool) -> Any:
         try:
             return json.loads(text)
         except ValueError as exc:
-            raise _fatal(source, f"not valid JSON ({exc})") from None
+            raise _fatal(source, f"not valid JSON ({exc})", SYNTAX_HINT) from None
     try:
         import yaml
     except ImportError:
@@ -144,7 +144,7 @@ def _parse_text(text: str, source: str, *, as_json: bool) -> Any:
     try:
         return yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
-        raise _fatal(source, f"not valid YAML ({_yaml_problem(exc)})") from None
+        raise _fatal(source, f"not valid YAML ({_yaml_problem(exc)})", SYNTAX_HINT) from None
 
 
 def _yaml_problem(exc: Exception) -> str:
@@ -158,5 +158,9 @@ SOURCE_HINT = ("Point --config (or BROKER_CONFIG) at the configuration: a .yml, 
                "file, inline JSON, or ssm:/parameter/name")
 
 
-def _fatal(source: str, message: str) -> ConfigError:
-    return ConfigError.from_problems(source, [("(source)", message)], hint=SOURCE_HINT)
+SYNTAX_HINT = ("Fix the syntax where the parser stopped (line and column above), then run "
+               "`broker validate` again")
+
+
+def _fatal(source: str, message: str, hint: str = SOURCE_HINT) -> ConfigError:
+    return ConfigError.from_problems(source, [("(source)", message)], hint=hint)

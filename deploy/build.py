@@ -60,10 +60,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _build(args: argparse.Namespace) -> int:
     source = resolve_source(args.config)
-    model = deployable(source, args.allow_env_backend)
+    model = deployable(source, args.allow_env_backend, args.called_as)
     check_names(Path(args.serverless), args.stage)
     extra_env = function_environment(args.env)
-    check_reachable(model, extra_env, args.allow_loopback)
+    check_reachable(model, extra_env, args.allow_loopback, args.called_as)
     for warning in region_warnings(model, args.region):
         print(f"warning: {warning}", file=sys.stderr)
     runtime_source = args.config_source or f"{TASK_ROOT}/{package.PACKAGED_CONFIG}"
@@ -116,6 +116,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--allow-loopback", action="store_true",
                         help="allow loopback registries and servers (a local test deployment, "
                              "as `make e2e` runs under the Lambda runtime emulator)")
+    parser.add_argument("--called-as", choices=("build.py", "make"), default="build.py",
+                        help=argparse.SUPPRESS)  # `make package` says so: errors name BUILD_ARGS=
     parser.add_argument("--allow-env-backend", action="store_true",
                         help="package `env` backends (test deployments only: the login sits in "
                              "the function's environment)")
@@ -146,7 +148,13 @@ def check_names(serverless: Path, stage: str) -> None:
                              "with --stage/STAGE=)")
 
 
-def deployable(source: str, allow_env_backend: bool = False) -> Deployment:
+def flag(text: str, called_as: str = "build.py") -> str:
+    """How the user passes build.py's flag ``text``, in the words of the command they ran."""
+    return f"BUILD_ARGS='{text}' to make package" if called_as == "make" else f"{text} to build.py"
+
+
+def deployable(source: str, allow_env_backend: bool = False,
+               called_as: str = "build.py") -> Deployment:
     """The deployment model of the configuration, validated as the deployed function will see
     it: with its environment (none of this machine's variables), without test-only backends."""
     try:
@@ -161,7 +169,7 @@ def deployable(source: str, allow_env_backend: bool = False) -> Deployment:
     if refused and not allow_env_backend:
         raise BuildError(f"registries {', '.join(refused)} use the env backend: the login would "
                          "sit in the function's environment. Use a secret store, or pass "
-                         "--allow-env-backend for a test deployment")
+                         f"{flag('--allow-env-backend', called_as)} for a test deployment")
     return model
 
 
@@ -183,18 +191,19 @@ def function_environment(pairs: list[str]) -> dict[str, str]:
 
 
 def check_reachable(model: Deployment, function_env: dict[str, str],
-                    allow_loopback: bool = False) -> None:
+                    allow_loopback: bool = False, called_as: str = "build.py") -> None:
     """Refuse what the deployed function cannot have or reach: a variable it is not given, a
     loopback (unless allowed, for a local test deployment) or link-local registry or server."""
     problems = []
     for facts in model.registries:
         problems += [(f"registries.{facts.name}.backend", f"reads {var} from the environment, "
-                      "which the deployed function will not have: pass --env "
-                      f"{var}=VALUE to build.py, or use a {{secretsmanager: ...}} or "
-                      "{ssm: ...} reference")
+                      "which the deployed function will not have: pass "
+                      f"{flag(f'--env {var}=VALUE', called_as)}, or use a "
+                      "{secretsmanager: ...} or {ssm: ...} reference")
                      for var in facts.variables if var not in function_env]
         problems += [(f"registries.{facts.name}.{key}", "is a loopback or link-local address: "
-                      "the deployed function cannot reach it there")
+                      "the deployed function cannot reach it there (a loopback one is allowed "
+                      f"for a local test deployment with {flag('--allow-loopback', called_as)})")
                      for key, host in facts.hosts if _local(host, allow_loopback)]
     if problems:
         raise BuildError("the deployed function could not work:\n" + "\n".join(

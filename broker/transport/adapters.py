@@ -8,7 +8,7 @@ Imported only by configurations that send HTTP (Vault, minted logins, a prefligh
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 import requests
@@ -160,6 +160,9 @@ def translate(exc: Exception, fired: bool, where: str, address: str,
     if fired or isinstance(exc, (requests.Timeout, u3.TimeoutError, socket.timeout)):
         return Timeout(f"{where} timed out (budget {seconds:.1f} s)")
     if isinstance(exc, requests.exceptions.SSLError):
+        if _not_tls(exc):
+            return TlsError(f"{where}: the server does not speak TLS (it answered plain HTTP): "
+                            "for a test registry on http, set insecure: true")
         return TlsError(f"{where}: TLS failed: the certificate does not verify for this host "
                         "(set ca_bundle for a private CA)")
     if _caused_by(exc, ConnectionRefusedError):
@@ -171,12 +174,27 @@ def translate(exc: Exception, fired: bool, where: str, address: str,
     return ProtocolError(f"{where}: the answer broke off or is not HTTP ({type(exc).__name__})")
 
 
+_PLAIN_HTTP = {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "HTTP_REQUEST",
+               "PACKET_LENGTH_TOO_LONG"}
+"""OpenSSL's reasons (an attribute, not the message) when a TLS client meets a plain server."""
+
+
+def _not_tls(exc: BaseException) -> bool:
+    """True when the handshake failed because the other side answered something not TLS."""
+    return any(getattr(link, "reason", None) in _PLAIN_HTTP for link in _chain(exc))
+
+
 def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    return any(isinstance(link, kind) for link in _chain(exc))
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, the exceptions among its args, and so on down its causes and contexts (and
+    urllib3's ``reason``), each once."""
     seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, kind) or any(isinstance(a, kind) for a in getattr(current, "args", ())):
-            return True
+    current: Any = exc
+    while isinstance(current, BaseException) and id(current) not in seen:
         seen.add(id(current))
+        yield current
+        yield from (a for a in getattr(current, "args", ()) if isinstance(a, BaseException))
         current = current.__cause__ or current.__context__ or getattr(current, "reason", None)
-    return False
