@@ -115,7 +115,7 @@ class BoundedSession(requests.Session):
                 response = super().request(method, url, *args, **kwargs)
                 body = response.raw.read(self.max_body + 1, decode_content=False)
             except Exception as exc:  # noqa: BLE001 - every client error becomes a TransportError
-                if isinstance(exc, TransportError) and not watchdog.fired:
+                if isinstance(exc, TransportError) and (not watchdog.fired or isinstance(exc, Timeout)):
                     raise
                 raise translate(exc, watchdog.fired, f"{method} {target.safe}", target.host,
                                 seconds) from None

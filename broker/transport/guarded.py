@@ -123,7 +123,7 @@ class Transport:
             try:
                 answer = self._exchange(method, target, headers, form, public_ca, seconds)
             except Exception as exc:  # noqa: BLE001 - every client error becomes a TransportError
-                if isinstance(exc, TransportError) and not watchdog.fired:
+                if isinstance(exc, TransportError) and (not watchdog.fired or isinstance(exc, Timeout)):
                     raise
                 raise translate(exc, watchdog.fired, f"{method} {target.safe}", address,
                                 seconds) from None
