@@ -156,23 +156,18 @@ class Backend:
         """The deadline of the fetch in progress (in this thread)."""
         return current()
 
-    @property
-    def attempt_cost(self) -> int:
-        """How many store calls of ``timeout`` one attempt may make, in sequence."""
-        return 1
-
     def _time_for_attempt(self, after: float) -> bool:
-        needed = self.registry.timeout * self.attempt_cost
-        return not self.remote or self.deadline.allows(after + needed)
+        """An attempt starts when its first call fits whole (a botocore call cannot be cut
+        short). Every later call is cut to the time left (an HTTP request, by its budget) or
+        checked before it starts (an AWS call, as reading a reference is), so an attempt of
+        several calls shrinks to fit and still ends before the deadline."""
+        return not self.remote or self.deadline.allows(after + self.registry.timeout)
 
     def _check_time_for_attempt(self) -> None:
         if not self._time_for_attempt(0.0):
-            left, timeout, cost = self.deadline.left() or 0.0, self.registry.timeout, \
-                self.attempt_cost
-            attempt = (f"one {timeout:g} s attempt" if cost == 1 else
-                       f"one attempt ({cost} calls of up to {timeout:g} s each)")
-            raise self.error(BackendUnavailable, f"only {max(left, 0):.1f} s of the invocation "
-                                                 f"remain, less than {attempt}",
+            raise self.error(BackendUnavailable, f"only {max(self.deadline.left() or 0.0, 0):.1f}"
+                                                 f" s of the invocation remain, less than one "
+                                                 f"{self.registry.timeout:g} s call",
                              "Raise the function's timeout, or lower `timeout` for this registry")
 
     def _fetch_once(self) -> Login:

@@ -158,10 +158,6 @@ class GarBackend(Backend):
 
         self._last: tuple[str, int] | None = None  # the host last asked, and its answer's status
 
-    @property
-    def attempt_cost(self) -> int:
-        return 2 if self.settings.service_account else 1
-
     def _fetch(self) -> Login:
         from google.auth import aws as google_aws
 

@@ -160,15 +160,8 @@ class VaultBackend(Backend):
             data = self._read()
         return self.settings.parse(data, self.registry.host)
 
-    @property
-    def attempt_cost(self) -> int:
-        """A login (its references read through AWS, then a request unless it is a token) and
-        a read: each may take a whole ``timeout``."""
-        auth = self.settings.auth
-        return refs.calls([auth.token, auth.role_id, auth.secret_id]) + (auth.method != "token") + 1
-
     def _check_time_for_relogin(self) -> None:
-        if not self.deadline.allows(self.registry.timeout * self.attempt_cost):
+        if not self.deadline.allows(self.registry.timeout):
             raise self.error(BackendUnavailable, "Vault refused the token (403), and no time is "
                                                  "left in the invocation for a fresh login",
                              "Raise the function's timeout, or lower `timeout` for this registry")

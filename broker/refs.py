@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from broker import aws as aws_errors
-from broker.errors import BrokerError, MalformedSecret, SecretNotFound
+from broker.errors import BackendUnavailable, BrokerError, MalformedSecret, SecretNotFound
 from broker.schema import Problems, kind
 
 if TYPE_CHECKING:
@@ -88,7 +88,8 @@ class Kind(NamedTuple):
     read: Callable[[str, Deps, float], str | None]
     grants: Callable[[str], list[Grant]]
     calls: int
-    """Store calls one read makes, each of up to the registry's ``timeout``."""
+    """Store calls one read makes, each of up to the registry's ``timeout`` (a botocore call,
+    which cannot be cut short: it starts only when a whole ``timeout`` is left)."""
     variable: bool = False
     """Read from the function's environment: the deployment must give it the variable."""
     module: str | None = None
@@ -146,18 +147,18 @@ def references(settings: Any) -> list[SecretRef]:
             for ref in references(getattr(settings, f.name))]
 
 
-def calls(refs: list[SecretRef | Any]) -> int:
-    """The store calls reading these references (and any literal among them) makes."""
-    return sum(KINDS[ref.kind].calls for ref in refs if isinstance(ref, SecretRef))
-
-
 def resolve(ref: SecretRef, deps: Deps, make: MakeError, *, timeout: float = 5.0,
             word: bool = True) -> str:
     """The secret value behind ``ref``; failures are BrokerErrors built by ``make``. With
     ``word`` (a token, a secret_id: what goes into a header), it must be one printable word;
     ``word=False`` takes a document."""
+    from broker.deadline import current
     from broker.login import FormatProblem
 
+    if KINDS[ref.kind].calls and not current().allows(timeout):
+        raise make(BackendUnavailable, f"no time is left in the invocation for a {timeout:g} s "
+                                       "read of the reference", "Raise the function's timeout, "
+                                       "or lower `timeout` for this registry", str(ref))
     try:
         value = KINDS[ref.kind].read(ref.name, deps, timeout)
     except FormatProblem as exc:

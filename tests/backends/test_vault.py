@@ -177,6 +177,25 @@ class TestKv1AppRole(VaultContract):
         leaks.assert_clean(info.value)
 
 
+    def test_a_login_with_a_secrets_manager_reference_fits_a_10_s_function(self, store, clock,
+                                                                         aws, moto):
+        """Issue 17, item 6: an AppRole login whose secret_id is a Secrets Manager reference
+        (3 calls of up to 5 s) was never tried with a 10 s function timeout, though it takes
+        milliseconds: an attempt now starts when its first call fits, and shrinks to fit."""
+        from broker.aws import AwsClients
+        from broker.cli import LocalContext
+
+        username, password = login()
+        store.put_login(username, password)
+        aws("secretsmanager").create_secret(Name=f"vault/{store.ref}",
+                                            SecretString=store.environ["BAO_SECRET_ID"])
+        backend = {**store.backend(), "auth": {"method": "approle",
+                                               "role_id": {"env": "BAO_ROLE_ID"},
+                                               "secret_id": {"secretsmanager": f"vault/{store.ref}"}}}
+        app = make_app(store, clock, {"aws": AwsClients(endpoint_url=moto.url)}, backend=backend)
+        answer = app.invoke({}, LocalContext("acme", timeout_ms=10_000))
+        assert answer["Credentials"] == {"Username": username, "Password": password}
+
     def test_forget_secrets_drops_the_token(self, store, clock):
         store.put_login(*login())
         app = make_app(store, clock)

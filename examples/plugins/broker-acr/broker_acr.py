@@ -86,12 +86,6 @@ class AcrBackend(Backend):
 
         return [("authority_host", urlsplit(settings.authority_host).hostname or "")]
 
-    @property
-    def attempt_cost(self) -> int:
-        """Entra ID's tenant discovery and token, the exchange, and the reference unless it is
-        read from the environment: each may take a whole ``timeout``."""
-        return 3 + refs.calls([self.settings.client_secret, self.settings.client_assertion])
-
     def _fetch(self) -> Login:
         host = self.registry.hostname
         if not (ACR_HOST.fullmatch(host) or netguard.is_loopback(host)):
