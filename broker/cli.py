@@ -259,11 +259,13 @@ def _plan(args: argparse.Namespace) -> int:
     from broker import plan
 
     try:
-        entries = plan.plan(_config(args), stage=args.stage, region=args.region,
-                            account=args.account)
+        config = _config(args)
+        entries = plan.plan(config, stage=args.stage, region=args.region, account=args.account)
     except BrokerError as exc:
         return _fail(exc, 2)
     print(json.dumps(entries, indent=2) if args.json else plan.table(entries))
+    for note in plan.reach_notes(config):
+        print(f"note: {note}", file=sys.stderr)
     return 0
 
 

@@ -35,6 +35,13 @@ def _entry(facts: deployment.Facts, function: str, region: str | None,
             "notes": list(facts.notes)}
 
 
+def reach_notes(config: Config) -> list[str]:
+    """What the whole deployment must reach on a private network (see broker.reach)."""
+    from broker import reach
+
+    return reach.notes(deployment.model(config))
+
+
 def table(entries: list[dict[str, Any]]) -> str:
     """The plan as text, a block per registry (every value escaped for the terminal)."""
     lines = []

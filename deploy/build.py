@@ -32,7 +32,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from broker import deployment, pins
+from broker import deployment, pins, reach
 from broker.config import load_config
 from broker.deployment import Deployment
 from broker.errors import BrokerError, ConfigError
@@ -66,6 +66,8 @@ def _build(args: argparse.Namespace) -> int:
     check_reachable(model, extra_env, args.allow_loopback, args.called_as)
     for warning in region_warnings(model, args.region):
         print(f"warning: {warning}", file=sys.stderr)
+    for note in reach.notes(model):
+        print(f"note: {note}", file=sys.stderr)
     runtime_source = args.config_source or f"{TASK_ROOT}/{package.PACKAGED_CONFIG}"
     document = {**deploy_document(model, runtime_source), "architecture": args.arch}
     document["environment"].update(extra_env)

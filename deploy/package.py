@@ -38,7 +38,7 @@ CA_FOLDER = "ca"
 
 NOT_SHIPPED = {f"broker/{name}.py" for name in (
     "testing",  # plugins' test kit: pytest, never imported by the function
-    "cli", "__main__", "plan", "presets", "config_schema", "wiring", "deployment", "iam",
+    "cli", "__main__", "plan", "presets", "config_schema", "wiring", "deployment", "iam", "reach",
 )}  # the command line and the build's own modules: the function never imports them
 
 
