@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from broker import log, pins
+from broker import log, metrics, pins
 from broker.aws import AwsClients
 from broker.config import DEFAULT_CONFIG_TTL, load_config
 from broker.deadline import for_invocation, ms_since
@@ -88,8 +88,10 @@ class App:
         # A failed check served under `warn`, or a passed one with a warning (the image is
         # missing: the pull will fail), is a warning, whatever `preflight` says.
         level = logging.WARNING if served.preflight == "warned" or served.problem else logging.INFO
+        took = ms_since(started, 3)
         log.emit("credentials_served", level, **fields, source=served.source,
-                 preflight=served.preflight, duration_ms=ms_since(started, 3))
+                 preflight=served.preflight, duration_ms=took,
+                 **metrics.served(fields["registry"], served.source, took))
         return served.login.response()
 
     @property
@@ -154,6 +156,7 @@ def _log_failure(exc: Exception, fields: dict[str, Any], started: float) -> None
     known = isinstance(exc, BrokerError)
     if isinstance(exc, PreflightFailed):
         fields["preflight"] = "failed"
-    log.emit("credentials_failed", logging.ERROR, **fields, error_type=type(exc).__name__,
+    took, error_type = ms_since(started, 3), type(exc).__name__
+    log.emit("credentials_failed", logging.ERROR, **fields, error_type=error_type,
              error=str(exc) if known else "unexpected error (see the function's traceback)",
-             duration_ms=ms_since(started, 3))
+             duration_ms=took, **metrics.failed(fields.get("registry"), error_type, took))

@@ -19,9 +19,9 @@ from broker import checks
 from broker.app import App
 from broker.deadline import for_invocation
 from broker.errors import BrokerError
+from broker.metrics import NAMESPACE  # one namespace for the broker and the canary
 from broker.preflight import Result
 
-NAMESPACE = "SageMakerRegistryBroker"
 MIN_INTERVAL = 60.0
 """Seconds. Invoked again sooner (by whoever may invoke it), the canary replays its last
 results instead of fetching every login and calling every registry again: invocations cannot

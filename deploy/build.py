@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -127,14 +128,31 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def function_names(serverless: Path, stage: str) -> tuple[str, list[str]]:
-    """The service name and every function name ``serverless.yml`` deploys for ``stage``."""
+    """The service name and every function name ``serverless.yml`` may deploy for ``stage``
+    (those in a file it includes by a stage parameter too, whichever value the stage sets)."""
     import yaml
 
     document = yaml.safe_load(serverless.read_text())
     service = str(document.get("service", ""))
     functions = document.get("functions") or {}
+    entries = functions if isinstance(functions, list) else [functions]
+    specs = [spec for entry in entries for spec in _function_specs(entry, serverless.parent)]
     return service, [str((spec or {}).get("name") or f"{service}-{stage}-{key}")
-                     for key, spec in functions.items()]
+                     for key, spec in specs]
+
+
+def _function_specs(entry: object, folder: Path) -> list[tuple[str, dict]]:
+    """``(key, spec)`` of a ``functions`` entry: a mapping, or ``${file(PATH):KEY.${param:P}}``
+    (every variant under KEY)."""
+    import yaml
+
+    if isinstance(entry, dict):
+        return list(entry.items())
+    found = re.fullmatch(r"\$\{file\(([^)]+)\):([\w.-]+)\.\$\{param:\w+\}\}", str(entry))
+    if found is None:
+        raise BuildError(f"serverless.yml: a functions entry build.py cannot read: {entry!r}")
+    variants = yaml.safe_load((folder / found.group(1)).read_text())[found.group(2)]
+    return [item for variant in variants.values() for item in (variant or {}).items()]
 
 
 def check_names(serverless: Path, stage: str) -> None:

@@ -24,6 +24,7 @@ def deploy_document(model: Deployment, source: str) -> dict:
             "Value": {"Fn::GetAtt": ["BrokerLambdaFunction", "Arn"]}}}
     for facts in model.registries:
         _registry(resources, outputs, facts.registry)
+    resources["BrokerDashboard"] = dashboard([f.name for f in model.registries])
     return {"environment": {"BROKER_CONFIG": source},
             "iamStatements": iam.for_cloudformation(model.statements(source)),
             "resources": resources, "outputs": outputs}
@@ -40,6 +41,31 @@ def _registry(resources: dict, outputs: dict, registry: Registry) -> None:
             "Type": "AWS::Lambda::Permission",
             "Properties": {"Action": "lambda:InvokeFunction", "FunctionName": {"Ref": alias},
                            "Principal": role}})
+
+
+def dashboard(registries: list[str]) -> dict:
+    """One CloudWatch dashboard for the stack: each registry's logins served and refused
+    (the broker's own EMF metrics, broker/metrics.py), by source and by error type."""
+    import json
+
+    from broker.metrics import NAMESPACE
+
+    widgets = [_widget(0, "Logins served, by registry", [
+        [NAMESPACE, "Served", "Registry", name] for name in registries], "Sum")]
+    widgets.append(_widget(1, "Logins refused, by registry", [
+        [NAMESPACE, "Failed", "Registry", name] for name in registries], "Sum"))
+    widgets.append(_widget(2, "Time to answer (p99 ms), by registry", [
+        [NAMESPACE, "Duration", "Registry", name] for name in registries], "p99"))
+    body = json.dumps({"widgets": widgets}, separators=(",", ":"))
+    return {"Type": "AWS::CloudWatch::Dashboard", "Properties": {
+        "DashboardName": {"Fn::Sub": "${AWS::StackName}-registries"},
+        "DashboardBody": {"Fn::Sub": body}}}
+
+
+def _widget(row: int, title: str, metrics: list[list[str]], stat: str) -> dict:
+    return {"type": "metric", "x": 0, "y": row * 6, "width": 24, "height": 6, "properties": {
+        "title": title, "region": "${AWS::Region}", "stat": stat, "period": 300,
+        "view": "timeSeries", "metrics": metrics}}
 
 
 def _add(section: dict, key: str, value: dict) -> str:

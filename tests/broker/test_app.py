@@ -25,7 +25,8 @@ def test_log_line_fields(clock, log_lines):
         App(env_config("one"), environ={}, clock=clock).invoke({}, context)
     served, failed = log_lines()
     assert set(served) == {"level", "logger", "event", "registry", "backend", "source",
-                           "preflight", "duration_ms", "request_id"}
+                           "preflight", "duration_ms", "request_id",
+                           "_aws", "Registry", "Source", "Served", "Duration"}  # EMF
     assert served["preflight"] == "skipped"
     assert served["request_id"] == context.aws_request_id and served["duration_ms"] >= 0
     assert "user-x" not in json.dumps(served) and "pw-x" not in json.dumps(served)
@@ -96,3 +97,27 @@ def test_backend_setup_failure_is_a_config_error(clock, monkeypatch):
         "type": "secretsmanager", "secret_id": "x"}}}})
     with pytest.raises(ConfigError, match="registries.s.backend: no valid AWS region"):
         App(config, environ={}, clock=clock).invoke({}, None)
+
+
+def test_every_served_and_failed_line_is_a_per_registry_metric(log_lines):
+    """Issue 17, item 7: the broker publishes its own EMF metrics (served by source, failed by
+    error type, duration), so an operator sees every registry's health without the canary."""
+    import json
+
+    from broker.app import App
+    from broker.cli import LocalContext
+    from broker.metrics import NAMESPACE
+
+    config = {"registries": {"one": {"host": "one.example.com", "backend": {
+        "type": "env", "username_var": "RU", "password_var": "RP"}}}}
+    App(json.dumps(config), environ={"RU": "u", "RP": "p"}).invoke({}, LocalContext("one"))
+    with pytest.raises(SecretNotFound):
+        App(json.dumps(config), environ={}).invoke({}, LocalContext("one"))
+    served, failed = log_lines()[-2:]
+    for line, count, second in ((served, "Served", "Source"), (failed, "Failed", "ErrorType")):
+        metric = line["_aws"]["CloudWatchMetrics"][0]
+        assert metric["Namespace"] == NAMESPACE
+        assert metric["Dimensions"] == [["Registry"], ["Registry", second]]
+        assert {m["Name"] for m in metric["Metrics"]} == {count, "Duration"}
+        assert line["Registry"] == "one" and line[count] == 1 and line["Duration"] >= 0
+    assert (served["Source"], failed["ErrorType"]) == ("backend", "SecretNotFound")

@@ -85,3 +85,14 @@ def test_gar_sending_the_signed_identity_to_loopback_is_refused(tmp_path):
     backend = {**GAR, "token_url": "https://127.0.0.1:8443/v1/token"}
     refused(build(config(backend, host="us-docker.pkg.dev"), tmp_path),
             "registries.r.backend.token_url", "loopback or link-local")
+
+
+def test_the_canary_included_by_a_stage_parameter_is_name_checked(tmp_path):
+    """functions: the canary comes from deploy/optional.yml by the `canary` parameter; its
+    name is checked whichever value the stage sets."""
+    from deploy.build import function_names
+    from tests.support.packaging import ROOT
+
+    service, names = function_names(ROOT / "serverless.yml", "prod")
+    assert service == "registry-broker"
+    assert names == ["registry-broker-prod-broker", "registry-broker-prod-canary"]

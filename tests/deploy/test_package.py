@@ -96,12 +96,6 @@ def test_function_settings(packaged):
     assert log_group["RetentionInDays"] == 30
 
 
-def test_canary_is_scheduled_but_off_by_default(packaged):
-    rules = packaged.resources("AWS::Events::Rule")
-    assert [r["Properties"]["State"] for r in rules.values()] == ["DISABLED"]
-    assert not packaged.resources("AWS::CloudWatch::Alarm")
-
-
 def test_zip_holds_exactly_the_code_config_and_needed_dependencies(packaged):
     tops = {name.split("/")[0] for name in packaged.zip_names}
     packages = {t for t in tops if not t.endswith(".dist-info")}
@@ -194,3 +188,34 @@ def test_build_without_serverless_reports_the_zip_size(tmp_path, example_config)
                           str(ROOT / "examples" / "broker.yml"), "--out", str(tmp_path)],
                          capture_output=True, text=True, check=True).stdout
     assert "KiB, 4 registries, BROKER_CONFIG=/var/task/broker.json" in out
+
+
+# --- Issue 17, item 7: the canary, its alarms, and the broker's own metrics ------------------
+
+def test_without_the_canary_there_is_no_canary_function(packaged):
+    assert list(packaged.resources("AWS::Lambda::Function")) == ["BrokerLambdaFunction"]
+    assert not packaged.resources("AWS::Events::Rule")
+
+
+def test_the_canary_alarms_notify_the_alarm_topic(example_config, tmp_path):
+    topic = "arn:aws:sns:us-east-1:123456789012:registry-alarms"
+    result = package(example_config, tmp_path, "--param=canary=true",
+                     f"--param=alarmTopicArn={topic}")
+    lint(result.template, tmp_path)
+    alarms = result.resources("AWS::CloudWatch::Alarm")
+    assert set(alarms) == {"CanaryFailureAlarm", "CanaryErrorsAlarm"}
+    for alarm in alarms.values():
+        assert alarm["Properties"]["AlarmActions"] == {"Fn::If": [
+            "HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+    assert result.template["Parameters"]["AlarmTopicArn"]["Default"] == topic
+    assert result.template["Conditions"]["HasAlarmTopic"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]}
+
+
+def test_the_stack_ships_a_dashboard_of_every_registry(packaged):
+    dashboard, = packaged.resources("AWS::CloudWatch::Dashboard").values()
+    body = json.loads(dashboard["Properties"]["DashboardBody"]["Fn::Sub"])
+    served = body["widgets"][0]["properties"]["metrics"]
+    assert sorted(m[3] for m in served) == sorted(packaged.config["registries"])
+    assert {m[1] for w in body["widgets"] for m in w["properties"]["metrics"]} == {
+        "Served", "Failed", "Duration"}

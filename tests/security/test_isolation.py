@@ -48,7 +48,7 @@ def deployed_arns(packaged) -> list[str]:
 def test_no_deployed_arn_is_invocable_through_a_sagemaker_managed_policy(packaged_plus_one, policy):
     document = managed_policy(policy)
     arns = deployed_arns(packaged_plus_one)
-    assert len(arns) == 2 * 8, "two functions, each unqualified, $LATEST, a version, 5 aliases"
+    assert len(arns) == 8, "one function (no canary by default): unqualified, $LATEST, a version, 5 aliases"
     granted = {arn: allows(document, "lambda:InvokeFunction", arn) for arn in arns}
     assert {arn: patterns for arn, patterns in granted.items() if patterns} == {}
     assert not any("sagemaker" in arn.lower() for arn in arns)
@@ -148,6 +148,8 @@ def test_build_refuses_a_service_named_after_sagemaker(tmp_path, example_config)
     from tests.support.packaging import ROOT
 
     serverless = tmp_path / "serverless.yml"
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "deploy" / "optional.yml").write_text((ROOT / "deploy" / "optional.yml").read_text())
     text = (ROOT / "serverless.yml").read_text()
     serverless.write_text(text.replace("\nservice: registry-broker\n", "\nservice: sagemaker-creds\n"))
     assert "sagemaker-creds" in serverless.read_text()
