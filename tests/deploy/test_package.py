@@ -8,6 +8,8 @@ import subprocess
 import sys
 import zipfile
 
+import pytest
+
 from broker import iam
 from broker.config import parse_config
 from deploy.template import logical_id
@@ -219,3 +221,49 @@ def test_the_stack_ships_a_dashboard_of_every_registry(packaged):
     assert sorted(m[3] for m in served) == sorted(packaged.config["registries"])
     assert {m[1] for w in body["widgets"] for m in w["properties"]["metrics"]} == {
         "Served", "Failed", "Duration"}
+
+
+# --- Issue 17, item 8: the template passes a security scanner ------------------------------
+
+@pytest.fixture(scope="session")
+def scanner():
+    from tests.conftest import unavailable
+    from tests.support.scanner import ScannerUnavailable, checkov
+
+    try:
+        return checkov()
+    except ScannerUnavailable as exc:
+        unavailable(f"checkov cannot be installed: {exc}")
+
+
+def scanned(scanner, template: dict, tmp_path) -> dict:
+    from tests.support.scanner import scan
+
+    results = scan(scanner, template, tmp_path)["results"]
+    return {"failed": [(c["check_id"], c["resource"]) for c in results["failed_checks"]],
+            "skipped": {(c["check_id"], c["resource"]): c.get("check_result", {}).get(
+                "suppress_comment", "") for c in results["skipped_checks"]},
+            "passed": len(results["passed_checks"])}
+
+
+def test_checkov_finds_nothing_unexplained_in_the_default_template(scanner, packaged, tmp_path):
+    found = scanned(scanner, packaged.template, tmp_path)
+    assert found["failed"] == []
+    assert all(len(reason) > 20 for reason in found["skipped"].values()), found["skipped"]
+    bucket = packaged.template["Resources"]["ServerlessDeploymentBucket"]["Properties"]
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+
+
+def test_checkov_passes_with_the_canary_vpc_and_every_key(scanner, example_config, tmp_path):
+    key = "arn:aws:kms:us-east-1:123456789012:key/0123abcd-0123-abcd-0123-0123456789ab"
+    result = package(example_config, tmp_path, "--param=canary=true", "--param=vpc=true",
+                     "--param=subnetIds=subnet-0123456789abcdef0",
+                     "--param=securityGroupIds=sg-0123456789abcdef0", f"--param=kmsKeyArn={key}",
+                     f"--param=logKmsKeyArn={key}", "--param=reservedConcurrency=20")
+    lint(result.template, tmp_path)
+    found = scanned(scanner, result.template, tmp_path)
+    assert found["failed"] == []
+    function = result.template["Resources"]["BrokerLambdaFunction"]["Properties"]
+    assert (function["KmsKeyArn"], function["ReservedConcurrentExecutions"]) == (key, 20)
+    assert result.template["Resources"]["BrokerLogGroup"]["Properties"]["KmsKeyId"] == key
