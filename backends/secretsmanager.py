@@ -33,7 +33,8 @@ class SecretsManagerBackend(AwsBackend):
     def store_grants(cls, settings: SecretsManagerSettings) -> list:
         from broker import grants
 
-        return [grants.Grant(grants.SECRETS, grants.secret_arn(settings.secret_id, settings.region))]
+        region = cls.region_of(settings)  # the region it is read in: the grant must be there
+        return [grants.Grant(grants.SECRETS, grants.secret_arn(settings.secret_id, region))]
 
     @classmethod
     def describe(cls, settings: SecretsManagerSettings) -> str:

@@ -61,7 +61,8 @@ class SsmBackend(AwsBackend):
     def store_grants(cls, settings: SsmSettings) -> list:
         from broker import grants
 
-        return [grants.Grant(grants.PARAMETERS, grants.parameter_arn(name, settings.region))
+        region = cls.region_of(settings)  # the region it is read in: the grant must be there
+        return [grants.Grant(grants.PARAMETERS, grants.parameter_arn(name, region))
                 for name in settings.names]
 
     @classmethod

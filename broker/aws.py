@@ -19,9 +19,10 @@ SESSION_NAME = "registry-broker"
 
 # Field metadata for the schema (regexes as text: compiled on first use, so an unset field costs
 # no cold-start time): names and ARNs become IAM resources, so no wildcard may pass.
-NO_WILDCARD = {"pattern": (r"[^*?]+", "must not hold * or ?: a wildcard in a name "
-                                                   "becomes a wildcard in the derived IAM policy")}
-ROLE_ARN = {"pattern": (r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}",
+NO_WILDCARD = {"pattern": (r"[^*?${}]+", "must not hold * ? $ { or }: a name becomes an IAM "
+                                          "resource (a wildcard, or a policy variable) and a "
+                                          "CloudFormation substitution")}
+ROLE_ARN = {"pattern": (r"arn:aws[a-z-]*:iam::[0-9]{12}:role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}",
                         "must be an IAM role ARN (arn:PARTITION:iam::ACCOUNT:role/NAME), "
                         "without wildcards")}
 def region_problem(name: str) -> str | None:

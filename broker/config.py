@@ -31,7 +31,7 @@ __all__ = ["Config", "Defaults", "Registry", "load_config", "parse_config", "val
 DEFAULT_CONFIG_TTL = 300.0
 # Regexes as text, compiled (and cached by re) on first use: a rule no registry needs costs nothing.
 NAME_PATTERN = r"^(?![0-9]+\Z)[A-Za-z0-9_-]{1,128}\Z"
-ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}\Z"
+ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}\Z"
 REPOSITORY_PATTERN = r"^[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*\Z"
 REFERENCE_PATTERN = r"^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|[a-z0-9]+:[a-f0-9]{32,})\Z"
 HOSTNAME_PATTERN = (r"(?i)^(?=.{1,253}\Z)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"

@@ -63,6 +63,7 @@ def _build(args: argparse.Namespace) -> int:
     source = resolve_source(args.config)
     model = deployable(source, args.allow_env_backend, args.called_as)
     check_names(Path(args.serverless), args.stage)
+    check_own_role(model, Path(args.serverless), args.stage, args.region)
     extra_env = function_environment(args.env)
     check_reachable(model, extra_env, args.allow_loopback, args.called_as)
     for warning in region_warnings(model, args.region):
@@ -171,6 +172,23 @@ def check_names(serverless: Path, stage: str) -> None:
 def flag(text: str, called_as: str = "build.py") -> str:
     """How the user passes build.py's flag ``text``, in the words of the command they ran."""
     return f"BUILD_ARGS='{text}' to make package" if called_as == "make" else f"{text} to build.py"
+
+
+def check_own_role(model: Deployment, serverless: Path, stage: str, region: str) -> None:
+    """Refuse a ``role_arn`` that names the function's own execution role: the identity rule
+    compares it as another role than "the function's own", so two registries could mint as
+    one identity (the role serverless creates: SERVICE-STAGE-REGION-lambdaRole)."""
+    from broker.identity import aws_role
+
+    service, _ = function_names(serverless, stage)
+    own = f"{service}-{stage}-{region}-lambdaRole".lower()
+    named = [(facts.name, getattr(facts.registry.backend, "role_arn", None))
+             for facts in model.registries]
+    found = [name for name, arn in named if arn and aws_role(arn).key.endswith(f":{own}")]
+    if found:
+        raise BuildError(f"registries {', '.join(found)}: role_arn names the function's own role "
+                         f"({own}); leave role_arn out to use it, so that the identity rule "
+                         "keeps registries minting as it apart")
 
 
 def deployable(source: str, allow_env_backend: bool = False,

@@ -20,7 +20,7 @@ from urllib3.util import parse_url
 from broker import netguard
 from broker.deadline import Deadline, current
 from broker.transport import resolve
-from broker.transport.budget import budget
+from broker.transport.budget import MIN_BUDGET, budget
 from broker.transport.errors import (
     ConnectError,
     ProtocolError,
@@ -109,8 +109,14 @@ class BoundedSession(requests.Session):
     def request(self, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:
         target = self.allowed(str(url))
         seconds = budget(kwargs.get("timeout"), self.deadline or current())
-        kwargs.update(timeout=seconds, stream=True, allow_redirects=False)
         with Watchdog(seconds) as watchdog:
+            # Resolved first, inside the budget: the connection then gets only what is left
+            # (a connect() the watchdog cannot yet see must not start with the whole budget).
+            watchdog.address, watchdog.resolved = first_address(target.host), target.host
+            left = watchdog.remaining()
+            if left <= MIN_BUDGET:
+                raise Timeout(f"{method} {target.safe}: no time left after resolving the name")
+            kwargs.update(timeout=left, stream=True, allow_redirects=False)
             try:
                 response = super().request(method, url, *args, **kwargs)
                 body = response.raw.read(self.max_body + 1, decode_content=False)
@@ -120,6 +126,11 @@ class BoundedSession(requests.Session):
                 raise translate(exc, watchdog.fired, f"{method} {target.safe}", target.host,
                                 seconds) from None
         return self._checked(response, body, watchdog.fired, seconds)
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        """Every request a library sends, even one that calls send() itself, is vetted."""
+        self.allowed(str(request.url))
+        return super().send(request, **kwargs)
 
     def allowed(self, url: str) -> netguard.Target:
         """The vetted URL when its origin is one the session was made for; else Refused,
@@ -147,10 +158,14 @@ class BoundedSession(requests.Session):
 
 def first_address(name: str) -> str:
     """Where a bounded session connects ``name``: the first address it resolves to now (not
-    cached: a load balancer's addresses change), within the current request's budget."""
+    cached: a load balancer's addresses change), within the current request's budget (the
+    request resolved it already: that answer)."""
     if netguard.is_ip(name):
         return name
     watchdog = Watchdog.current()
+    if watchdog is not None and getattr(watchdog, "address", None) and \
+            getattr(watchdog, "resolved", None) == name:
+        return watchdog.address
     return resolve.within(name, watchdog.remaining() if watchdog else 5.0)[0]
 
 

@@ -17,6 +17,8 @@ class Watchdog:
     def __init__(self, budget: float) -> None:
         self.fired = False
         self.budget = budget
+        self.address: str | None = None  # what the request's host resolved to, once it has
+        self.resolved: str | None = None  # ...and that host
         self._ends = time.monotonic() + budget
         self._connections: list[Any] = []
         self._lock = threading.Lock()

@@ -92,3 +92,15 @@ def test_the_store_is_read_in_the_region_its_arn_names():
     assert SecretsManagerBackend.region_of(settings) == "eu-west-1"
     decrypt, = [g for g in SecretsManagerBackend.iam_grants(settings) if hasattr(g, "service")]
     assert decrypt.service == "secretsmanager.eu-west-1.amazonaws.com"
+
+
+def test_a_store_read_in_its_key_s_region_is_granted_there():
+    """Attacker's read: a name with a KMS key in eu-west-1 was read in eu-west-1 and granted
+    in the stack's region."""
+    from backends.secretsmanager import SecretsManagerBackend
+
+    settings = parse_config({"registries": {"r": {"host": "r.example", "backend": {
+        "type": "secretsmanager", "secret_id": "prod/x", "kms_key": KEY_ARN.format("eu-west-1")}}}},
+        "t").registries["r"].backend
+    grant = SecretsManagerBackend.store_grants(settings)[0]
+    assert ":secretsmanager:eu-west-1:" in grant.resource

@@ -152,3 +152,19 @@ def test_a_tenant_domain_is_accepted(tmp_path, capsys):
         "type": "acr", "tenant_id": "contoso.onmicrosoft.com", "client_id": CLIENT,
         "client_secret": {"env": "S"}}}}}))
     assert main(["validate", "--config", str(path)]) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("second", [{"host": "team.azurecr.io:443"},
+                                    {"tenant_id": "contoso.onmicrosoft.com"}])
+def test_one_app_on_one_registry_however_written_mints_one_login(second):
+    """Attacker's read: the same registry with :443, or the tenant by domain instead of GUID,
+    passed as another identity, and both aliases were served one refresh token."""
+    from broker.config import parse_config
+
+    backend = {"type": "acr", "tenant_id": TENANT, "client_id": CLIENT,
+               "client_secret": {"env": "S"}}
+    first = {"host": "team.azurecr.io", "backend": backend}
+    other = {"host": second.get("host", "team.azurecr.io"),
+             "backend": {**backend, **{k: v for k, v in second.items() if k != "host"}}}
+    with pytest.raises(ConfigError, match="both mint through"):
+        parse_config({"registries": {"a": first, "b": other}}, "test")

@@ -153,3 +153,12 @@ def test_configuration_text_reaches_messages_escaped():
 def test_tuning_numbers_must_be_finite(key, value):
     found = problems({"registries": {"r": block("r.example", **{key: value})}})
     assert "finite" in found[f"registries.r.{key}"]
+
+
+@pytest.mark.parametrize("secret_id", ["prod/${aws:PrincipalTag/team}", "prod/${Broker.Arn}",
+                                       "prod/{x}"])
+def test_names_that_would_become_policy_variables_or_substitutions_are_refused(secret_id):
+    """Attacker's read: `$ { }` reached Fn::Sub and IAM as a policy variable."""
+    with pytest.raises(ConfigError, match=r"must not hold \* \? \$ \{ or \}"):
+        parse_config({"registries": {"r": {"host": "r.example.com", "backend": {
+            "type": "secretsmanager", "secret_id": secret_id}}}}, "test")

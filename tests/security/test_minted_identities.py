@@ -126,3 +126,23 @@ def test_a_login_with_an_expiry_from_a_backend_that_declares_no_identity_is_neve
     backend = Undeclared(registry, Deps({"U": "u", "P": "p"}, clock=clock))
     with pytest.raises(ConfigError, match="minted a login but declares no identity"):
         backend.fetch()
+
+
+@pytest.mark.parametrize("arn", ["arn:aws:iam::123456789012:role/P/",
+                                 "arn:aws:iam::123456789012:role//P",
+                                 "arn:aws:iam::123456789012:role/a//P"])
+def test_role_arns_that_iam_would_not_name_are_refused(arn):
+    """Attacker's read: such spellings passed validation and compared as raw text."""
+    assert "must be an IAM role ARN" in refused(config(ecr(role_arn=arn)))
+
+
+def test_the_function_s_own_role_written_out_is_refused_by_the_build(tmp_path):
+    """Attacker's read: `role_arn` naming the function's own role was another identity than
+    "the function's own role" to the rule, so two ecr registries could mint as one."""
+    from tests.support.packaging import build
+
+    own = "arn:aws:iam::123456789012:role/registry-broker-dev-us-east-1-lambdaRole"
+    document = config(ecr(), ecr(role_arn=own))
+    proc = build(document, tmp_path)
+    assert proc.returncode == 2
+    assert "role_arn names the function's own role" in proc.stderr

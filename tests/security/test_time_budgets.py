@@ -78,3 +78,44 @@ def test_a_checks_fetch_is_held_to_the_deadline_it_is_given(scripted, clock):
     took = time.monotonic() - started
     assert took < 1.5, f"the fetch ran {took:.1f} s past a 1 s deadline"
     assert (result.ok, result.step) == (False, "login")
+
+
+def test_resolution_and_a_hanging_connect_share_one_budget(monkeypatch):
+    """Attacker's read of this change: a bounded session gave the connection the whole budget
+    after resolution had spent most of it, and the watchdog cannot see a socket that is still
+    connecting (3.8 s against a 2 s budget)."""
+    from broker.transport.bounded import bounded_session
+    from broker.transport.errors import Timeout
+    from tests.support.faults import unanswered_listener
+
+    server, port, fillers = unanswered_listener("127.0.0.1")
+    real = socket.getaddrinfo
+
+    def slow(host, *args, **kwargs):
+        if host == "slow.test":
+            time.sleep(1.5)
+            return real("127.0.0.1", *args, **kwargs)
+        return real(host, *args, **kwargs)
+    monkeypatch.setattr(socket, "getaddrinfo", slow)
+    session = bounded_session(None, [f"http://slow.test:{port}"])
+    started = time.monotonic()
+    try:
+        with pytest.raises(Timeout):
+            session.get(f"http://slow.test:{port}/", timeout=2.0)
+        took = time.monotonic() - started
+        assert took < 2.4, f"the request took {took:.1f} s against a 2 s budget"
+    finally:
+        for sock in (server, *fillers):
+            sock.close()
+
+
+def test_a_library_that_calls_send_itself_is_held_to_the_origins_too():
+    import requests
+
+    from broker.transport.bounded import bounded_session
+    from broker.transport.errors import Refused
+
+    session = bounded_session(None, ["https://vault.example:8200"])
+    prepared = requests.Request("GET", "https://elsewhere.example/").prepare()
+    with pytest.raises(Refused, match="not an origin this backend may send to"):
+        session.send(prepared)

@@ -66,14 +66,16 @@ class AcrBackend(Backend):
 
     @classmethod
     def minting(cls, settings: AcrSettings, host: str) -> Any:
-        """The Entra app, then the ACR refresh token it is exchanged for at ``host`` (bound to
-        that registry). The Entra token itself is never served."""
+        """The Entra app (a client id is unique across tenants, however the tenant is
+        written), then the ACR refresh token it is exchanged for at ``host``'s registry (bound
+        to it, whatever port is written). The Entra token itself is never served."""
         from broker import identity
 
-        app = identity.Identity(f"entra:{settings.tenant_id.lower()}/{settings.client_id.lower()}",
+        app = identity.Identity(f"entra:{settings.client_id.lower()}",
                                 f"Entra app {settings.client_id}")
-        return identity.Minting((app,)).then(f"acr:{host.lower()}|{app.key}",
-                                             f"an ACR token of {app.label} for {host}")
+        registry = host.lower().removesuffix(":443")  # 443 is the port a registry is on
+        return identity.Minting((app,)).then(f"acr:{registry}|{app.key}",
+                                             f"an ACR token of {app.label} for {registry}")
 
     @classmethod
     def describe(cls, settings: AcrSettings) -> str:
