@@ -41,6 +41,7 @@ class _Watched:
     # "Connection: close" answer starts, while the body is still being read from it.
     def connect(self) -> None:
         Watchdog.watch(self)
+        _cap_connect_timeout(self)
         super().connect()  # type: ignore[misc]
         Watchdog.watch(self.sock)  # type: ignore[attr-defined]
 
@@ -48,6 +49,19 @@ class _Watched:
         Watchdog.watch(self)
         Watchdog.watch(self.sock)  # type: ignore[attr-defined]
         super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+def _cap_connect_timeout(connection: Any) -> None:
+    """A connect() the watchdog cannot see yet (its socket does not exist until it returns)
+    gets only what is left of the request's budget: name resolution may have spent some."""
+    watchdog = Watchdog.current()
+    if watchdog is None:
+        return
+    left = watchdog.remaining()
+    if left <= MIN_BUDGET:
+        raise Timeout("no time left after resolving the name")
+    current = connection.timeout
+    connection.timeout = left if not isinstance(current, (int, float)) else min(current, left)
 
 
 class WatchedHTTPConnection(_Watched, HTTPConnection):
@@ -109,14 +123,8 @@ class BoundedSession(requests.Session):
     def request(self, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:
         target = self.allowed(str(url))
         seconds = budget(kwargs.get("timeout"), self.deadline or current())
+        kwargs.update(timeout=seconds, stream=True, allow_redirects=False)
         with Watchdog(seconds) as watchdog:
-            # Resolved first, inside the budget: the connection then gets only what is left
-            # (a connect() the watchdog cannot yet see must not start with the whole budget).
-            watchdog.address, watchdog.resolved = first_address(target.host), target.host
-            left = watchdog.remaining()
-            if left <= MIN_BUDGET:
-                raise Timeout(f"{method} {target.safe}: no time left after resolving the name")
-            kwargs.update(timeout=left, stream=True, allow_redirects=False)
             try:
                 response = super().request(method, url, *args, **kwargs)
                 body = response.raw.read(self.max_body + 1, decode_content=False)
@@ -163,10 +171,12 @@ def first_address(name: str) -> str:
     if netguard.is_ip(name):
         return name
     watchdog = Watchdog.current()
-    if watchdog is not None and getattr(watchdog, "address", None) and \
-            getattr(watchdog, "resolved", None) == name:
+    if watchdog is not None and watchdog.resolved == name and watchdog.address:
         return watchdog.address
-    return resolve.within(name, watchdog.remaining() if watchdog else 5.0)[0]
+    address = resolve.within(name, watchdog.remaining() if watchdog else 5.0)[0]
+    if watchdog is not None:
+        watchdog.address, watchdog.resolved = address, name
+    return address
 
 
 def translate(exc: Exception, fired: bool, where: str, address: str,
