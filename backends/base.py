@@ -35,8 +35,8 @@ TRANSPORT_ERRORS: tuple[tuple[type[Exception], type[BrokerError], str, str], ...
      "name; check them, and what the server's answers name"),
     (transport.TooLarge, MalformedSecret, "the store's answer is not a login: {detail}",
      "Store only the login there, and check what answers at the configured URL"),
-    (transport.TlsError, BackendUnavailable, "{detail}", "Set ca_bundle for a private CA, or "
-     "check the server's certificate"),
+    (transport.TlsError, BackendUnavailable, "{detail}", "Check the server's certificate "
+     "(ca_bundle for a private CA), or its scheme (insecure: true for a plain-HTTP test server)"),
     (transport.TransportError, BackendUnavailable, "the store did not answer: {detail}",
      "Retry; if it persists, check the function's network access to it (VPC, DNS, security "
      "groups)"),

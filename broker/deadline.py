@@ -37,10 +37,6 @@ class Deadline:
         else:
             self._until = None
 
-    def clear(self) -> None:
-        """No invocation in progress: no deadline."""
-        self._until = None
-
     def left(self) -> float | None:
         """Seconds left, or None when there is no deadline."""
         return None if self._until is None else self._until - self.clock()
