@@ -17,11 +17,9 @@ reach the registry.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 
-from create_training_job import Refused, image_config
+from create_training_job import image_config, send
 
 
 def request(args: argparse.Namespace) -> dict:
@@ -52,17 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true",
                         help="print the CreateModel request and call nothing")
     args = parser.parse_args(argv)
-    try:
-        model = request(args)
-    except Refused as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    if args.dry_run:
-        print(json.dumps(model, indent=2))
-        return 0
-    answer = boto3.client("sagemaker").create_model(**model)
-    print(answer["ModelArn"])
-    return 0
+    return send(args, request, lambda model: boto3.client("sagemaker").create_model(**model)[
+        "ModelArn"])
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import json
 import subprocess
 import sys
 import time
+from typing import Any
 
 
 class Refused(Exception):
@@ -68,16 +69,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true",
                         help="print the CreateTrainingJob request and call nothing")
     args = parser.parse_args(argv)
+    return send(args, request, lambda job: boto3.client("sagemaker").create_training_job(**job)[
+        "TrainingJobArn"])
+
+
+def send(args: argparse.Namespace, build: Any, call: Any) -> int:
+    """Build the request (2 when broker refuses it); print it under --dry-run, else make the
+    call and print what it answers."""
     try:
-        job = request(args)
+        body = build(args)
     except Refused as exc:
         print(exc, file=sys.stderr)
         return 2
-    if args.dry_run:
-        print(json.dumps(job, indent=2))
-        return 0
-    answer = boto3.client("sagemaker").create_training_job(**job)
-    print(answer["TrainingJobArn"])
+    print(json.dumps(body, indent=2) if args.dry_run else call(body))
     return 0
 
 

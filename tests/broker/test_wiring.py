@@ -104,36 +104,34 @@ def no_sagemaker_call(monkeypatch):
     monkeypatch.setattr(boto3, "client", refuse)
 
 
-@pytest.mark.parametrize("script, extra", [
-    ("create_training_job", ["--output", "s3://bucket/out/"]), ("create_model", [])])
-def test_the_examples_dry_run_prints_the_request_and_calls_nothing(monkeypatch, capsys, script,
-                                                                 extra):
+EXAMPLES = [("create_training_job", ["--output", "s3://bucket/out/"]), ("create_model", [])]
+
+
+def run_example(monkeypatch, script: str, image: str, *extra: str) -> int:
+    """An example's main() with the harbor registry and ``image``, boto3 refusing any call."""
     import importlib
 
     no_sagemaker_call(monkeypatch)
     monkeypatch.syspath_prepend(str(ROOT / "examples"))
-    example = importlib.import_module(script)
-    assert example.main(["--registry", "harbor", "--function-arn", FUNCTION, "--config", EXAMPLE,
-                         "--image", "harbor.internal/team/server:1", "--role-arn",
-                         "arn:aws:iam::123456789012:role/SageMaker", "--subnets", "subnet-a",
-                         "--security-groups", "sg-a", "--dry-run", *extra]) == 0
+    return importlib.import_module(script).main([
+        "--registry", "harbor", "--function-arn", FUNCTION, "--config", EXAMPLE, "--image", image,
+        "--role-arn", "arn:aws:iam::123456789012:role/SageMaker", "--subnets", "subnet-a",
+        "--security-groups", "sg-a", *extra])
+
+
+@pytest.mark.parametrize("script, extra", EXAMPLES)
+def test_the_examples_dry_run_prints_the_request_and_calls_nothing(monkeypatch, capsys, script,
+                                                                 extra):
+    assert run_example(monkeypatch, script, "harbor.internal/team/server:1", "--dry-run",
+                       *extra) == 0
     request = json.loads(capsys.readouterr().out)
     assert json.dumps(request).count(f"{FUNCTION}:harbor") == 1
 
 
-@pytest.mark.parametrize("script, extra", [
-    ("create_training_job", ["--output", "s3://bucket/out/"]), ("create_model", [])])
+@pytest.mark.parametrize("script, extra", EXAMPLES)
 def test_the_examples_refuse_an_image_the_registry_does_not_serve(monkeypatch, capsys, script,
                                                                 extra):
-    import importlib
-
-    no_sagemaker_call(monkeypatch)
-    monkeypatch.syspath_prepend(str(ROOT / "examples"))
-    example = importlib.import_module(script)
-    assert example.main(["--registry", "harbor", "--function-arn", FUNCTION, "--config", EXAMPLE,
-                         "--image", "mycompany.jfrog.io/team/server:1", "--role-arn",
-                         "arn:aws:iam::123456789012:role/SageMaker", "--subnets", "subnet-a",
-                         "--security-groups", "sg-a", *extra]) == 2
+    assert run_example(monkeypatch, script, "mycompany.jfrog.io/team/server:1", *extra) == 2
     assert "does not serve the image" in capsys.readouterr().err
 
 
