@@ -156,18 +156,23 @@ class Backend:
         """The deadline of the fetch in progress (in this thread)."""
         return current()
 
+    @property
+    def first_call_seconds(self) -> float:
+        """How long the first call of an attempt may take at worst (one ``timeout``)."""
+        return self.registry.timeout
+
     def _time_for_attempt(self, after: float) -> bool:
         """An attempt starts when its first call fits whole (a botocore call cannot be cut
         short). Every later call is cut to the time left (an HTTP request, by its budget) or
         checked before it starts (an AWS call, as reading a reference is), so an attempt of
         several calls shrinks to fit and still ends before the deadline."""
-        return not self.remote or self.deadline.allows(after + self.registry.timeout)
+        return not self.remote or self.deadline.allows(after + self.first_call_seconds)
 
     def _check_time_for_attempt(self) -> None:
         if not self._time_for_attempt(0.0):
             raise self.error(BackendUnavailable, f"only {max(self.deadline.left() or 0.0, 0):.1f}"
                                                  f" s of the invocation remain, less than one "
-                                                 f"{self.registry.timeout:g} s call",
+                                                 f"{self.first_call_seconds:g} s call",
                              "Raise the function's timeout, or lower `timeout` for this registry")
 
     def _fetch_once(self) -> Login:
@@ -287,6 +292,11 @@ class AwsBackend(Backend):
                                       role_arn=self.settings.role_arn, timeout=registry.timeout)
         self._account: str | None = None
 
+    @property
+    def first_call_seconds(self) -> float:
+        """A botocore call: a connect, then a read (``broker.aws.call_seconds``)."""
+        return aws.call_seconds(self.registry.timeout)
+
     def translate(self, exc: Exception) -> BrokerError:
         return aws.translate(exc, self.error) or super().translate(exc)
 
@@ -303,7 +313,7 @@ class AwsBackend(Backend):
 
     def _account_id(self) -> str | None:
         """The account the store was asked in (one STS call, on an error path only)."""
-        if self._account is None and self.deadline.allows(self.registry.timeout):
+        if self._account is None and self.deadline.allows(aws.call_seconds(self.registry.timeout)):
             try:
                 sts = self.deps.aws.client("sts", region=self.settings.region,  # type: ignore[union-attr]
                                            role_arn=self.settings.role_arn,

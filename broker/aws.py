@@ -102,8 +102,9 @@ class AwsClients:
     def _config(self, timeout: float) -> Any:
         from botocore.config import Config
 
-        return Config(connect_timeout=timeout, read_timeout=timeout,
+        return Config(connect_timeout=connect_timeout(timeout), read_timeout=timeout,
                       retries={"mode": "standard", "total_max_attempts": self.max_attempts})
+
 
     def _assumed(self, role_arn: str) -> Any:
         from botocore.credentials import DeferredRefreshableCredentials
@@ -123,6 +124,22 @@ class AwsClients:
     def region(self) -> str | None:
         """The function's own region (AWS_REGION / AWS_DEFAULT_REGION / config)."""
         return self.session().get_config_variable("region")
+
+
+CONNECT_TIMEOUT = 2.0
+"""Seconds a botocore client waits to connect, at most (an AWS endpoint answers a connect in
+milliseconds); then up to the registry's ``timeout`` for the answer."""
+
+
+def connect_timeout(timeout: float) -> float:
+    """The connect timeout of a client whose calls may take ``timeout``."""
+    return min(timeout, CONNECT_TIMEOUT)
+
+
+def call_seconds(timeout: float) -> float:
+    """How long one botocore call may take at worst: a connect, then a read. It cannot be cut
+    short, so it starts only when this much time is left."""
+    return connect_timeout(timeout) + timeout
 
 
 def _new_session() -> Any:

@@ -155,10 +155,10 @@ def resolve(ref: SecretRef, deps: Deps, make: MakeError, *, timeout: float = 5.0
     from broker.deadline import current
     from broker.login import FormatProblem
 
-    if KINDS[ref.kind].calls and not current().allows(timeout):
-        raise make(BackendUnavailable, f"no time is left in the invocation for a {timeout:g} s "
-                                       "read of the reference", "Raise the function's timeout, "
-                                       "or lower `timeout` for this registry", str(ref))
+    if KINDS[ref.kind].calls and not current().allows(aws_errors.call_seconds(timeout)):
+        raise make(BackendUnavailable, f"no time is left in the invocation for a read of the "
+                                       f"reference (up to {aws_errors.call_seconds(timeout):g} s)",
+                   "Raise the function's timeout, or lower `timeout` for this registry", str(ref))
     try:
         value = KINDS[ref.kind].read(ref.name, deps, timeout)
     except FormatProblem as exc:

@@ -95,7 +95,7 @@ def test_black_holed_port_answers_with_its_own_error_in_time(black_hole, secret,
 def test_no_attempt_when_one_would_not_fit(moto, fault_proxy, secret, clock):
     proxy = fault_proxy(moto)
     with pytest.raises(BackendUnavailable, match=r"only 0\.5 s of the invocation remain, less "
-                                                 r"than one 5 s call") as info:
+                                                 r"than one 7 s call") as info:
         sm_app(proxy.url, secret[0], clock).invoke({}, LocalContext(timeout_ms=1000))
     assert proxy.seen == [] and "Raise the function's timeout" in str(info.value)
 
