@@ -129,8 +129,6 @@ class BoundedSession(requests.Session):
                 response = super().request(method, url, *args, **kwargs)
                 body = response.raw.read(self.max_body + 1, decode_content=False)
             except Exception as exc:  # noqa: BLE001 - every client error becomes a TransportError
-                if isinstance(exc, TransportError) and (not watchdog.fired or isinstance(exc, Timeout)):
-                    raise
                 raise translate(exc, watchdog.fired, f"{method} {target.safe}", target.host,
                                 seconds) from None
         return self._checked(response, body, watchdog.fired, seconds)
@@ -181,7 +179,11 @@ def first_address(name: str) -> str:
 
 def translate(exc: Exception, fired: bool, where: str, address: str,
               seconds: float) -> TransportError:
-    """The most specific TransportError for a client exception, by type only (never its text)."""
+    """The most specific TransportError for a client exception, by type only (never its text).
+    One of ours stays as it is, unless the watchdog cut the request meanwhile (then it is the
+    timeout, not what the cut left behind)."""
+    if isinstance(exc, TransportError) and (not fired or isinstance(exc, Timeout)):
+        return exc
     if fired or isinstance(exc, (requests.Timeout, u3.TimeoutError, socket.timeout)):
         return Timeout(f"{where} timed out (budget {seconds:.1f} s)")
     if isinstance(exc, requests.exceptions.SSLError):

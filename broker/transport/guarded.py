@@ -27,7 +27,7 @@ from broker.deadline import Deadline
 from broker.netguard import Target
 from broker.transport import resolve
 from broker.transport.budget import MIN_BUDGET, budget
-from broker.transport.errors import DnsError, ProtocolError, Refused, Timeout, TooLarge, TransportError
+from broker.transport.errors import DnsError, ProtocolError, Refused, Timeout, TooLarge
 from broker.transport.watchdog import Watchdog
 
 MAX_BODY = 1 << 20
@@ -123,8 +123,6 @@ class Transport:
             try:
                 answer = self._exchange(method, target, headers, form, public_ca, seconds)
             except Exception as exc:  # noqa: BLE001 - every client error becomes a TransportError
-                if isinstance(exc, TransportError) and (not watchdog.fired or isinstance(exc, Timeout)):
-                    raise
                 raise translate(exc, watchdog.fired, f"{method} {target.safe}", address,
                                 seconds) from None
         if watchdog.fired:

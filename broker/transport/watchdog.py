@@ -16,7 +16,6 @@ class Watchdog:
 
     def __init__(self, budget: float) -> None:
         self.fired = False
-        self.budget = budget
         self.address: str | None = None  # what the request's host resolved to, once it has
         self.resolved: str | None = None  # ...and that host
         self._ends = time.monotonic() + budget
