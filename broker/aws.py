@@ -169,6 +169,11 @@ def translate(exc: Exception, make: Any) -> BrokerError | None:
     return None
 
 
+def error_code(exc: Exception) -> str | None:
+    """The AWS error code of a botocore ClientError (a bare HTTP status mapped), or None."""
+    return _error_code(exc)
+
+
 def _error_code(exc: Exception) -> str | None:
     response = getattr(exc, "response", None)
     if not isinstance(response, dict) or not isinstance(response.get("Error"), dict):

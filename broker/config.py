@@ -85,6 +85,7 @@ class _RegistryFields:
     trusted_realms: tuple[str, ...] | None = None
     insecure: bool | None = None
     ca_bundle: str | None = None
+    rotation: dict | None = None  # checked by broker.rotation.config once the registry is built
 
     def check(self) -> list[tuple[str, str]]:
         problems = schema.ca_bundle_problems(self.ca_bundle) + realm_problems(self.trusted_realms)
@@ -223,11 +224,17 @@ def _registry(name: str, raw: Any, defaults: Defaults, environ: Mapping[str, str
     if fields is None or settings is None:
         return None
     host = fields.host.lower()
-    return Registry(
+    registry = Registry(
         name=name, host=host, match=fields.match or (f"{host}/*",), backend_type=backend_type,
         backend=settings, repository=fields.repository, reference=fields.reference,
         invokers=fields.invokers, allow_refresh=fields.allow_refresh,
         **_inherited(fields, defaults))
+    if "rotation" not in raw:
+        return registry
+    from broker.rotation import config as rotation_config
+
+    rotation = rotation_config.parse(raw["rotation"], registry, f"{path}.rotation", problems)
+    return registry._replace(rotation=rotation) if rotation else None
 
 
 def _inherited(fields: _RegistryFields, defaults: Defaults) -> dict[str, Any]:

@@ -11,7 +11,8 @@ Exception tree::
     ├── AccessDenied          the store refused the function's identity
     ├── MalformedSecret       the stored value is not a usable login
     ├── BackendUnavailable    the store did not answer (down, timing out, throttling)
-    └── PreflightFailed       the preflight against the registry failed (preflight: enforce)
+    ├── PreflightFailed       the preflight against the registry failed (preflight: enforce)
+    └── RotationFailed        a rotation step could not finish (AWSCURRENT is left as it was)
 
 Messages name the registry, the backend type and the reference (secret id,
 parameter name, Vault path) and end with what to do. They never carry a
@@ -128,3 +129,9 @@ class BackendUnavailable(BrokerError):
 class PreflightFailed(BrokerError):
     """The preflight against the registry failed (it refused the login, or could not be
     reached or understood), and the registry enforces it."""
+
+
+class RotationFailed(BrokerError):
+    """A rotation step (broker.rotation) could not finish: the registry's API refused or did
+    not answer, the pending login failed its preflight, or the secret's stages say another
+    rotation owns it. ``AWSCURRENT`` is never moved by a failed step."""

@@ -6,6 +6,9 @@ metrics (no CloudWatch API call, nothing to grant). Namespace ``SageMakerRegistr
   (``cache``, ``backend``, ``stale``);
 - ``Failed`` (1) and ``Duration``, by ``Registry``, and by ``Registry`` and ``ErrorType``.
 
+- ``RotationFailed`` (0 or 1, one per rotation step) and ``RotationDuration`` (ms), by
+  ``Registry``, from the rotation function (broker/rotation/handler.py): its alarm fires on 1.
+
 The dashboard the stack ships (deploy/template.py) graphs them per registry.
 """
 
@@ -35,3 +38,13 @@ def _document(dimensions: dict[str, str], second: str, count: str,
         "Metrics": [{"Name": count, "Unit": "Count"},
                     {"Name": "Duration", "Unit": "Milliseconds"}]}]},
         **dimensions, count: 1, "Duration": duration_ms}
+
+
+def rotation(registry: str | None, failed: bool, duration_ms: float) -> dict[str, Any]:
+    """The fields that make a rotation step's line a metric."""
+    return {"_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [{
+        "Namespace": NAMESPACE, "Dimensions": [["Registry"]],
+        "Metrics": [{"Name": "RotationFailed", "Unit": "Count"},
+                    {"Name": "RotationDuration", "Unit": "Milliseconds"}]}]},
+        "Registry": registry or "(none)", "RotationFailed": int(failed),
+        "RotationDuration": duration_ms}

@@ -34,11 +34,24 @@ class Registry(NamedTuple):
     trusted_realms: tuple[str, ...] = ()
     insecure: bool = False
     ca_bundle: str | None = None
+    rotation: Rotation | None = None
 
     @property
     def hostname(self) -> str:
         """``host`` without its port (and without IPv6 brackets)."""
         return urlsplit(f"//{self.host}").hostname or self.host
+
+
+class Rotation(NamedTuple):
+    """A registry's ``rotation`` block: the rotator, how often it runs (``period`` in seconds,
+    the shortest gap its ``schedule`` allows), the admin credential's reference and the
+    rotator's own settings."""
+
+    type: str
+    schedule: str
+    period: float
+    admin: Any
+    settings: Any
 
 
 class Config(NamedTuple):
@@ -56,3 +69,7 @@ class Config(NamedTuple):
     def backend_types(self) -> set[str]:
         """The backend types in use."""
         return {r.backend_type for r in self.registries.values()}
+
+    def rotated(self) -> list[Registry]:
+        """The registries with a ``rotation`` block, in file order."""
+        return [r for r in self.registries.values() if r.rotation is not None]

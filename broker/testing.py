@@ -10,7 +10,10 @@ fixtures (``pytest_plugins = ["broker.testing"]``):
 - :class:`TextDocumentContract`: a store of text that may not be JSON at all;
 - :class:`RemoteContract`: denied access, stale-if-error while the store is down;
 - :class:`MintedContract`: for a backend that mints (a :class:`MintingStore`): the login and
-  its expiry, the cache honouring it, denial, outage.
+  its expiry, the cache honouring it, denial, outage;
+- :class:`RotatorContract`: for a rotator (``broker.rotators``), against a stand-in of the
+  registry's API (a ``vendor`` fixture, see the class): alternation, retries, the admin
+  credential refused, a login deleted by hand, the API failing, nothing leaked.
 
 Every password or token a test stores should come from :func:`secret`, which registers it:
 :func:`assert_clean` (and broker's own session-wide guard) then fail on any sign of it in a
@@ -429,3 +432,119 @@ class MintedContract:
         store.down()
         expect_error(make_app(store, clock), BackendUnavailable, store)
         store.up()
+
+
+class RotatorContract:
+    """What every rotator keeps, run against a stand-in of its registry's API.
+
+    The test module defines a ``vendor`` fixture with: ``block(**keys)`` (the registry's
+    ``rotation`` block), ``environ()`` (the admin credential its reference reads), ``ids()``
+    (the two logins' ids), ``logins`` (id -> Login the registry takes), ``accepts(login)``,
+    ``delete(id)`` (as an administrator would by hand), ``fault`` (a function of the request
+    that answers instead, while set: raw HTTP bytes) and ``wrong`` (requests that did not
+    have the documented shape).
+    """
+
+    host = "registry.example.com"
+
+    def rotator_for(self, vendor: Any, environ: dict | None = None, **keys: Any) -> Any:
+        """The rotator of a one-registry configuration, connected as the function would."""
+        from broker.config import parse_config
+        from broker.deadline import within
+        from broker.deps import Deps
+        from broker.rotation import connect
+
+        environ = vendor.environ() if environ is None else environ
+        config = parse_config({"registries": {"rotated": {
+            "host": self.host, "repository": "team/trainer", "timeout": 1,
+            "backend": {"type": "secretsmanager", "secret_id": "prod/rotated"},
+            "rotation": vendor.block(**keys)}}}, "contract", environ)
+        return connect.rotator(config.registries["rotated"], Deps(environ=environ),
+                               within(None, 30))
+
+    def test_renews_one_login_and_leaves_the_other_working(self, vendor):
+        from broker.rotation.base import Slot
+
+        ids, before = vendor.ids(), dict(vendor.logins)
+        renewed = self.rotator_for(vendor).renew(Slot(1, ids[1]))
+        assert vendor.accepts(renewed.login), "the registry does not take the renewed login"
+        assert vendor.accepts(before[ids[0]]), "renewing one login broke the other"
+        assert not vendor.accepts(before[ids[1]]), "the replaced login still works"
+        assert vendor.wrong == []
+
+    def test_alternates_by_the_ids_each_renewal_returns(self, vendor):
+        from broker.rotation.base import Slot
+
+        ids, served = vendor.ids(), []
+        for turn in range(4):
+            slot = 1 - turn % 2
+            renewed = self.rotator_for(vendor).renew(Slot(slot, ids[slot]))
+            ids[slot] = renewed.id
+            served.append(renewed.login)
+            assert vendor.accepts(renewed.login)
+            assert turn == 0 or vendor.accepts(served[-2]), "the previous login stopped working"
+        assert vendor.wrong == []
+
+    def test_a_refused_admin_credential_says_so_and_leaks_nothing(self, vendor):
+        from broker.errors import BrokerError
+        from broker.rotation.base import Slot
+
+        environ = {name: value.replace("SENTINEL", "WRONG") for name, value in
+                   vendor.environ().items()}
+        with pytest.raises(BrokerError) as info:
+            self.rotator_for(vendor, environ).renew(Slot(1, vendor.ids()[1]))
+        message = str(info.value)
+        assert "registry 'rotated'" in message and vendor.rotator in message
+        assert "admin credential was refused" in message or "401" in message
+        assert_clean(info.value)
+
+    def test_a_login_deleted_by_hand_is_named_or_replaced(self, vendor):
+        from broker.errors import RotationFailed
+        from broker.rotation.base import Slot
+
+        ids = vendor.ids()
+        vendor.delete(ids[1])
+        try:
+            renewed = self.rotator_for(vendor).renew(Slot(1, ids[1]))
+        except RotationFailed as exc:
+            assert "does not exist" in str(exc) and "rotation." in str(exc)
+            assert_clean(exc)
+        else:
+            assert vendor.accepts(renewed.login)  # a rotator that makes a new login each time
+
+    @pytest.mark.parametrize("fault", ["500", "not-json", "huge", "slow", "redirect"])
+    def test_a_failing_api_is_a_rotation_failure(self, vendor, fault):
+        import time as _time
+
+        from broker.errors import RotationFailed
+        from broker.rotation.base import Slot
+
+        vendor.fault = lambda request: _FAULTS[fault]()
+        started = _time.monotonic()
+        with pytest.raises(RotationFailed) as info:
+            self.rotator_for(vendor).renew(Slot(1, vendor.ids()[1]))
+        assert _time.monotonic() - started < 5, "the API's slowness was not bounded"
+        assert "registry 'rotated'" in str(info.value)
+        assert_clean(info.value)
+
+    def test_nothing_it_renews_is_logged(self, vendor):
+        from broker.rotation.base import Slot
+
+        with everything_logged_at_debug() as output:
+            renewed = self.rotator_for(vendor).renew(Slot(1, vendor.ids()[1]))
+        assert renewed.login.password not in output.getvalue()
+        assert not leaks_in(output.getvalue())
+
+
+def _raw(status: int, body: bytes, headers: str = "") -> bytes:
+    return (f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{headers}"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
+
+
+_FAULTS = {
+    "500": lambda: _raw(500, b'{"message": "internal error"}'),
+    "not-json": lambda: _raw(200, b"<html>maintenance</html>"),
+    "huge": lambda: _raw(200, b'{"token": "' + b"x" * (2 << 20) + b'"}'),
+    "slow": lambda: [(b"", 3.0), (_raw(200, b"{}"), 0.0)],
+    "redirect": lambda: _raw(302, b"", "Location: https://127.0.0.2/elsewhere\r\n"),
+}

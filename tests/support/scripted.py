@@ -65,6 +65,7 @@ class ScriptedServer:
     tls: ssl.SSLContext | None = None
     routes: dict[str, Callable[[Request], Answer]] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
+    fallback: Callable[[Request], Answer] | None = None  # answers every path without a route
 
     def __post_init__(self) -> None:
         self._sock = socket.create_server((self.host, self.port))
@@ -115,7 +116,7 @@ class ScriptedServer:
                 return
             request.sni = sni
             self.requests.append(request)
-            route = self.routes.get(request.path)
+            route = self.routes.get(request.path) or self.fallback
             answer = route(request) if route else response(404)
             for chunk, pause in ([(answer, 0.0)] if isinstance(answer, bytes) else answer):
                 time.sleep(pause)

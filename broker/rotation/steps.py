@@ -1,0 +1,200 @@
+"""Secrets Manager's four rotation steps, for a secret holding a registry's login.
+
+Following AWS's contract: every step first checks the secret is enabled for rotation and
+the request's version is staged ``AWSPENDING`` (already ``AWSCURRENT``: nothing to do); every
+step can be run again (Secrets Manager retries a failed one) with the same result; nothing
+but ``finishSecret`` moves ``AWSCURRENT``.
+
+- ``createSecret`` renews the login that is *not* current (the rotator calls the registry's
+  API) and stores it, with what the next rotation needs, as the version's ``AWSPENDING``
+  value. A rotation that failed before leaves its version without a stage; the next one
+  starts from what that version records (a GitLab token's new id), so it starts clean.
+- ``setSecret`` has nothing to do: the registry made (or holds) the login already.
+- ``testSecret`` is the preflight: the pending login must log in and reach the registry's
+  ``repository``; any failure or warning fails the step, naming the preflight's step.
+- ``finishSecret`` moves ``AWSCURRENT`` to the version (the old one becomes
+  ``AWSPREVIOUS``: still a working login, the other slot) and drops ``AWSPENDING``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from broker import aws as aws_errors
+from broker.errors import BrokerError, RotationFailed
+from broker.login import FormatProblem, Login
+from broker.model import Registry
+from broker.rotation import rotator_class, state
+from broker.rotation.base import Rotator, Slot
+
+STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
+CURRENT, PENDING = "AWSCURRENT", "AWSPENDING"
+UNFINISHED_LOOKED_AT = 3
+
+
+class Context(NamedTuple):
+    """What a step needs: the registry, a Secrets Manager client, the rotator (built on
+    demand: only ``createSecret`` reads the admin credential), the preflight, the time of day
+    (ISO 8601) and whether ``broker rotate`` runs it (it makes its own version ids)."""
+
+    registry: Registry
+    client: Any
+    rotator: Callable[[], Rotator]
+    check: Callable[[Registry, Login], Any]
+    now: Callable[[], str]
+    local: bool = False
+
+
+def run(step: str, described: dict, token: str, ctx: Context) -> str:
+    """Run ``step`` for version ``token`` of the secret ``described`` (DescribeSecret's
+    answer); return what it did, in a few words."""
+    secret = Secret(ctx, described["ARN"])
+    if _staged(described, token, step, ctx) == CURRENT:
+        return "the version is already AWSCURRENT: nothing to do"
+    if step == "createSecret":
+        return _create(secret, described, token, ctx)
+    if step == "setSecret":
+        return "nothing to do: the registry made the login at createSecret"
+    if step == "testSecret":
+        return _test(secret, token, ctx)
+    return _finish(secret, described, token)
+
+
+def _staged(described: dict, token: str, step: str, ctx: Context) -> str | None:
+    if not described.get("RotationEnabled") and not ctx.local:
+        raise _fail(ctx, "rotation is not enabled on the secret", "Deploy the stack (its "
+                    "RotationSchedule enables it), or run `broker rotate NAME` from a workstation")
+    stages = (described.get("VersionIdsToStages") or {}).get(token)
+    if stages is None and ctx.local and step == "createSecret":
+        return None
+    if stages is None:
+        raise _fail(ctx, f"version {token} of the secret is not staged for rotation",
+                    "Only Secrets Manager's RotateSecret (or `broker rotate NAME`) starts one")
+    if CURRENT in stages:
+        return CURRENT
+    if PENDING not in stages:
+        raise _fail(ctx, f"version {token} is no longer AWSPENDING: another rotation took over",
+                    "Let that rotation finish; this one changed nothing current")
+    return PENDING
+
+
+def _create(secret: Secret, described: dict, token: str, ctx: Context) -> str:
+    if secret.value(version=token, stage=PENDING) is not None:
+        return "the pending login exists (a retry): nothing to do"
+    cls = rotator_class(ctx.registry.rotation.type)
+    first = cls.first_ids(ctx.registry.rotation.settings)
+    current = _state(ctx, secret.value(stage=CURRENT), first)
+    base = _unfinished(secret, described, current, first, ctx) or current
+    slot = 1 - current.slot
+    renewed = ctx.rotator().renew(Slot(slot, base.ids[slot]))
+    ids = tuple(renewed.id if i == slot else base.ids[i] for i in (0, 1))
+    stored = state.write(ctx.registry.backend, renewed.login, state.State(slot, ids, ctx.now()),
+                         cls.type, renewed.expires)
+    secret.put_pending(token, stored)
+    return f"renewed login {slot} ({renewed.id}) and stored it as AWSPENDING"
+
+
+def _unfinished(secret: Secret, described: dict, current: state.State, first: tuple,
+                ctx: Context) -> state.State | None:
+    """What a rotation that failed after renewing the same slot recorded (its version lost its
+    stage when this rotation began): that slot's id may have changed at the registry."""
+    versions = secret.versions()
+    made = next((v["CreatedDate"] for v in versions if CURRENT in v.get("VersionStages", [])),
+                None)
+    later = sorted((v for v in versions if not v.get("VersionStages") and made is not None
+                    and v["CreatedDate"] > made), key=lambda v: v["CreatedDate"], reverse=True)
+    for version in later[:UNFINISHED_LOOKED_AT]:
+        text = secret.value(version=version["VersionId"])
+        found = _state(ctx, text, first) if text else None
+        if found and found.slot != current.slot:
+            return found
+    return None
+
+
+def _test(secret: Secret, token: str, ctx: Context) -> str:
+    text = secret.value(version=token, stage=PENDING)
+    if text is None:
+        raise _fail(ctx, f"version {token} has no AWSPENDING value: createSecret did not store "
+                    "one", "Secrets Manager retries the rotation from createSecret")
+    try:
+        login = ctx.registry.backend.parse(text, ctx.registry.host)
+    except FormatProblem as exc:
+        raise _fail(ctx, f"the pending value is not a login: {exc}", "Start a new rotation") from None
+    result = ctx.check(ctx.registry, login)
+    if not result.ok or result.warnings:
+        raise _fail(ctx, f"the pending login failed the preflight at step '{result.step}': "
+                    f"{result.summary}", "AWSCURRENT is unchanged and still served; fix what the "
+                    "preflight names (the new login's rights on `repository`), then rotate again")
+    return f"the pending login passed the preflight ({result.scheme}, {result.round_trips} requests)"
+
+
+def _finish(secret: Secret, described: dict, token: str) -> str:
+    stages = described.get("VersionIdsToStages") or {}
+    current = next(v for v, labels in stages.items() if CURRENT in labels)
+    secret.move(CURRENT, to=token, away=current)
+    secret.move(PENDING, to=None, away=token)
+    return f"AWSCURRENT moved to version {token}; version {current} is AWSPREVIOUS"
+
+
+def _state(ctx: Context, text: str | None, first: tuple) -> state.State:
+    if text is None:
+        raise _fail(ctx, "the secret has no AWSCURRENT value", "Store the first login by hand "
+                    "(docs/rotation.md#setup)")
+    try:
+        return state.read(state.document(text), first)
+    except FormatProblem as exc:
+        raise _fail(ctx, str(exc), exc.hint or "Store the login as a JSON object") from None
+
+
+def _fail(ctx: Context, problem: str, hint: str) -> RotationFailed:
+    return RotationFailed(problem, registry=ctx.registry.name, backend="rotation",
+                          reference=ctx.registry.backend.secret_id, hint=hint)
+
+
+class Secret:
+    """The rotated secret's reads and writes; every AWS error is a BrokerError naming the
+    registry and the secret."""
+
+    def __init__(self, ctx: Context, arn: str) -> None:
+        self.ctx, self.arn = ctx, arn
+
+    def value(self, *, version: str | None = None, stage: str | None = None) -> str | None:
+        """The SecretString of ``version`` (and/or ``stage``); None when there is none."""
+        asked = {"SecretId": self.arn, **({"VersionId": version} if version else {}),
+                 **({"VersionStage": stage} if stage else {})}
+        try:
+            return self.ctx.client.get_secret_value(**asked).get("SecretString")
+        except Exception as exc:
+            if aws_errors.error_code(exc) == "ResourceNotFoundException":
+                return None
+            raise self._translated(exc) from None
+
+    def versions(self) -> list[dict]:
+        """Every version, those without a stage included (newest 100)."""
+        return self._call("list_secret_version_ids", IncludeDeprecated=True)["Versions"]
+
+    def put_pending(self, token: str, text: str) -> None:
+        """Store ``text`` as version ``token``, staged AWSPENDING."""
+        self._call("put_secret_value", ClientRequestToken=token, SecretString=text,
+                   VersionStages=[PENDING])
+
+    def move(self, stage: str, *, to: str | None, away: str) -> None:
+        """Move ``stage`` from version ``away`` to version ``to`` (None: just remove it)."""
+        moved = {"MoveToVersionId": to} if to else {}
+        self._call("update_secret_version_stage", VersionStage=stage, RemoveFromVersionId=away,
+                   **moved)
+
+    def _call(self, name: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self.ctx.client, name)(SecretId=self.arn, **kwargs)
+        except Exception as exc:
+            raise self._translated(exc) from None
+
+    def _translated(self, exc: Exception) -> BrokerError:
+        registry = self.ctx.registry
+        error = aws_errors.translate(exc, lambda cls, problem, hint: cls(
+            problem, registry=registry.name, backend="rotation secretsmanager",
+            reference=registry.backend.secret_id, hint=hint))
+        return error or _fail(self.ctx, f"unexpected {type(exc).__name__} from Secrets Manager",
+                              "Retry; if it persists, check the function's network access")
