@@ -231,8 +231,12 @@ def _registry(name: str, raw: Any, defaults: Defaults, environ: Mapping[str, str
         **_inherited(fields, defaults))
     if "rotation" not in raw:
         return registry
-    from broker.rotation import config as rotation_config
-
+    try:
+        from broker.rotation import config as rotation_config
+    except ModuleNotFoundError:  # deploy/build.py ships broker.rotation only to rotate
+        problems.append((f"{path}.rotation", "this deployment was packaged without rotation: "
+                                             "rotate through a redeploy (make package)"))
+        return None
     rotation = rotation_config.parse(raw["rotation"], registry, f"{path}.rotation", problems)
     return registry._replace(rotation=rotation) if rotation else None
 

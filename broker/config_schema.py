@@ -27,7 +27,8 @@ def document() -> dict[str, Any]:
     """The schema of a whole configuration."""
     defs: dict[str, Any] = {}
     registry = _object(config._RegistryFields, defs, {"host": {"type": "string", "pattern": HOST},
-                                                     "backend": _backend(defs)})
+                                                     "backend": _backend(defs),
+                                                     "rotation": _rotation(defs)})
     return {
         "$schema": DRAFT, "title": "broker.yml",
         "description": "The registries broker serves logins for; see the README.",
@@ -47,6 +48,19 @@ def _backend(defs: dict[str, Any]) -> dict[str, Any]:
                                  {"type": {"const": name}})} for name in names]
     return {"type": "object", "required": ["type"],
             "properties": {"type": {"enum": names}}, "allOf": branches}
+
+
+def _rotation(defs: dict[str, Any]) -> dict[str, Any]:
+    """A ``rotation`` block: its own keys, then the rotator's settings by ``type``."""
+    from broker import rotation
+    from broker.rotation.config import _RotationFields
+
+    own = _object(_RotationFields, defs)["properties"]
+    branches = [{"if": {"properties": {"type": {"const": name}}},
+                 "then": _object(rotation.rotator_class(name).Settings, defs,
+                                 {**own, "type": {"const": name}})} for name in rotation.names()]
+    return {"type": "object", "required": ["type", "schedule", "admin"],
+            "properties": {"type": {"enum": rotation.names()}}, "allOf": branches}
 
 
 def _object(cls: type, defs: dict[str, Any], overrides: dict[str, Any] | None = None) -> dict:
@@ -74,7 +88,7 @@ def _hint(hint: Any, meta: Any, defs: dict[str, Any]) -> dict[str, Any]:
     if origin is Literal:
         return {"enum": [*args, *([False] if "off" in args else [])]}  # YAML reads off as false
     if origin is tuple:
-        item = _scalar(str, meta or {})
+        item = _scalar(args[0], meta or {})
         return {"anyOf": [item, {"type": "array", "minItems": 1, "items": item}]}
     if hasattr(hint, "from_config"):
         return {"type": "object", "minProperties": 1, "maxProperties": 1,

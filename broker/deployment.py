@@ -4,7 +4,9 @@ once per registry, read by deploy/build.py, ``broker plan``, ``broker iam-policy
 The framework adds what every backend implies without it having to say so: what reading its
 secret references grants and which variables they need (the reference table,
 :data:`broker.refs.KINDS`), the registry's own host among the hosts the function must reach,
-``requests`` for a preflight and PyYAML for an ``ssm:`` configuration.
+``requests`` for a preflight and PyYAML for an ``ssm:`` configuration. A registry with a
+``rotation`` block adds what the rotation function needs (:class:`RotationFacts`), apart from
+the broker's own: the broker's role never gains a rotation's grant.
 """
 
 from __future__ import annotations
@@ -14,6 +16,18 @@ from typing import Any, NamedTuple
 import backends
 from broker import iam, refs
 from broker.model import Config, Registry
+
+
+class RotationFacts(NamedTuple):
+    """What rotating one registry's login needs of the rotation function."""
+
+    secret_id: str
+    secret_arn: str  # the ARN pattern its grants and its invoke permission name
+    schedule: str
+    grants: tuple[Any, ...]  # its secret (stage-managed), the admin reference, the key
+    variables: tuple[str, ...]  # an {env: ...} admin reference's variable
+    hosts: tuple[tuple[str, str], ...]  # the registry (its preflight) and its API
+    modules: tuple[str, ...]  # the rotator's module, the admin reference's backend module
 
 
 class Facts(NamedTuple):
@@ -29,6 +43,7 @@ class Facts(NamedTuple):
     notes: tuple[str, ...]  # what to set up besides the derived IAM
     deployable: bool  # False: a test deployment's backend (deploy/build.py refuses it)
     modules: tuple[str, ...]  # built-in backend modules it runs: its own, its references'
+    rotation: RotationFacts | None = None
 
     @property
     def name(self) -> str:
@@ -61,10 +76,20 @@ class Deployment(NamedTuple):
     def backend_types(self) -> set[str]:
         return {facts.registry.backend_type for facts in self.registries}
 
+    @property
+    def rotations(self) -> list[RotationFacts]:
+        """The rotated registries' facts, in file order."""
+        return [facts.rotation for facts in self.registries if facts.rotation]
+
+    def rotation_statements(self) -> list[dict[str, Any]]:
+        """The rotation function's own IAM statements (its logs aside)."""
+        return iam.statements([g for rotation in self.rotations for g in rotation.grants])
+
     def built_in_modules(self, config_source: str | None = None) -> set[str]:
         """The built-in backend modules the function runs (an ``ssm:`` configuration is read
         through the ssm backend's own read)."""
         found = {module for facts in self.registries for module in facts.modules}
+        found |= {module for rotation in self.rotations for module in rotation.modules}
         return found | ({"backends.ssm"} if config_source and config_source.startswith("ssm:")
                         else set())
 
@@ -89,4 +114,29 @@ def facts(registry: Registry) -> Facts:
         region=cls.region_of(settings), distributions=tuple(cls.distributions),
         notes=tuple(cls.deploy_notes(settings)), deployable=cls.deployable,
         modules=tuple(m for m in (backends.built_in_module(registry.backend_type),
-                                  *(refs.KINDS[ref.kind].module for ref in found)) if m))
+                                  *(refs.KINDS[ref.kind].module for ref in found)) if m),
+        rotation=rotation_facts(registry) if registry.rotation else None)
+
+
+def rotation_facts(registry: Registry) -> RotationFacts:
+    """What the rotation function needs for ``registry``: stage-management of its secret only,
+    the admin reference's read, encryption with the secret's own key, the hosts it reaches."""
+    from urllib.parse import urlsplit
+
+    from broker import grants, rotation
+
+    settings, rotated = registry.backend, registry.rotation
+    region = backends.backend_class(registry.backend_type).region_of(settings)
+    arn = grants.secret_arn(settings.secret_id, region)
+    admin = rotated.admin
+    found = [grants.Grant(grants.ROTATE, arn), *refs.KINDS[admin.kind].grants(admin.name)]
+    if settings.kms_key:
+        found.append(grants.Decrypt(settings.kms_key, f"secretsmanager.{region or grants.REGION}"
+                                                      ".amazonaws.com", grants.ENCRYPT))
+    module = rotation.built_in_module(rotated.type)
+    return RotationFacts(
+        settings.secret_id, arn, rotated.schedule, tuple(found),
+        (admin.name,) if refs.KINDS[admin.kind].variable else (),
+        (("host", registry.hostname),
+         ("rotation.url", urlsplit(rotated.settings.url).hostname or "")),
+        tuple(m for m in (module, refs.KINDS[admin.kind].module) if m))

@@ -15,6 +15,12 @@ SECRETS = ("secretsmanager:GetSecretValue",)
 PARAMETERS = ("ssm:GetParameter", "ssm:GetParameters")
 ASSUME = ("sts:AssumeRole",)
 DECRYPT = ("kms:Decrypt",)
+ROTATE = ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
+          "secretsmanager:ListSecretVersionIds", "secretsmanager:PutSecretValue",
+          "secretsmanager:UpdateSecretVersionStage")
+"""What the rotation function needs on a secret it rotates (and nothing on any other)."""
+ENCRYPT = ("kms:Decrypt", "kms:GenerateDataKey")
+"""On a rotated secret's customer-managed key: reading it, and storing a new version."""
 
 
 class Grant(NamedTuple):
@@ -25,10 +31,12 @@ class Grant(NamedTuple):
 
 
 class Decrypt(NamedTuple):
-    """``kms:Decrypt`` on ``key``, only through ``service`` (``kms:ViaService``)."""
+    """``kms:Decrypt`` (or ``actions``) on ``key``, only through ``service``
+    (``kms:ViaService``)."""
 
     key: str
     service: str
+    actions: tuple[str, ...] = DECRYPT
 
 
 def secret_arn(secret_id: str, region: str | None = None) -> str:

@@ -19,6 +19,7 @@ from broker.grants import (
     PARAMETERS,
     PARTITION,
     REGION,
+    ROTATE,
     SECRETS,
     Decrypt,
     Grant,
@@ -26,7 +27,7 @@ from broker.grants import (
 )
 
 _SIDS = {SECRETS: "ReadRegistrySecrets", PARAMETERS: "ReadRegistryParameters",
-         ("sts:AssumeRole",): "AssumeSecretRoles"}
+         ("sts:AssumeRole",): "AssumeSecretRoles", ROTATE: "RotateRegistrySecrets"}
 
 
 def statements(grants: Iterable[Grant | Decrypt],
@@ -34,18 +35,18 @@ def statements(grants: Iterable[Grant | Decrypt],
     """The policy statements for ``grants`` (a deployment model's, see
     :mod:`broker.deployment`) and an ``ssm:`` config source: one per set of actions."""
     by_actions: dict[tuple[str, ...], set[str]] = defaultdict(set)
-    decrypt: dict[str, set[str]] = defaultdict(set)
+    decrypt: dict[tuple[str, tuple[str, ...]], set[str]] = defaultdict(set)
     for grant in grants:
         if isinstance(grant, Decrypt):
-            decrypt[grant.key].add(grant.service)
+            decrypt[(grant.key, grant.actions)].add(grant.service)
         else:
             by_actions[grant.actions].add(grant.resource)
     if config_source and config_source.startswith("ssm:"):
         by_actions[PARAMETERS].add(parameter_arn(config_source[4:]))
     found = [{"Sid": _sid(actions), "Effect": "Allow", "Action": list(actions),
               "Resource": sorted(resources)} for actions, resources in sorted(by_actions.items())]
-    return found + [_decrypt_statement(i, key, services)
-                    for i, (key, services) in enumerate(sorted(decrypt.items()), 1)]
+    return found + [_decrypt_statement(i, key, actions, services)
+                    for i, ((key, actions), services) in enumerate(sorted(decrypt.items()), 1)]
 
 
 def _sid(actions: tuple[str, ...]) -> str:
@@ -56,8 +57,10 @@ def _sid(actions: tuple[str, ...]) -> str:
     return "".join(w[:1].upper() + w[1:] for w in words)[:128]
 
 
-def _decrypt_statement(index: int, key: str, services: set[str]) -> dict[str, Any]:
-    return {"Sid": f"DecryptSecretsWithKey{index}", "Effect": "Allow", "Action": list(DECRYPT),
+def _decrypt_statement(index: int, key: str, actions: tuple[str, ...],
+                       services: set[str]) -> dict[str, Any]:
+    verb = "Decrypt" if actions == DECRYPT else "EncryptAndDecrypt"
+    return {"Sid": f"{verb}SecretsWithKey{index}", "Effect": "Allow", "Action": list(actions),
             "Resource": [key], "Condition": {"StringEquals": {"kms:ViaService": sorted(services)}}}
 
 

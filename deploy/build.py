@@ -45,6 +45,7 @@ from deploy.errors import BuildError
 from deploy.template import deploy_document
 
 ROOT = Path(__file__).resolve().parents[1]
+ROTATION_ENTRY = "${file(${param:buildDir}/deploy.json):rotationFunction}"
 TASK_ROOT = "/var/task"
 
 __all__ = ["BuildError", "main"]
@@ -143,12 +144,14 @@ def function_names(serverless: Path, stage: str) -> tuple[str, list[str]]:
 
 
 def _function_specs(entry: object, folder: Path) -> list[tuple[str, dict]]:
-    """``(key, spec)`` of a ``functions`` entry: a mapping, or ``${file(PATH):KEY.${param:P}}``
-    (every variant under KEY)."""
+    """``(key, spec)`` of a ``functions`` entry: a mapping, ``${file(PATH):KEY.${param:P}}``
+    (every variant under KEY), or the rotation function deploy.json may hold."""
     import yaml
 
     if isinstance(entry, dict):
         return list(entry.items())
+    if str(entry) == ROTATION_ENTRY:  # written by this build: the rotation function, if any
+        return [("rotation", {})]
     found = re.fullmatch(r"\$\{file\(([^)]+)\):([\w.-]+)\.\$\{param:\w+\}\}", str(entry))
     if found is None:
         raise BuildError(f"serverless.yml: a functions entry build.py cannot read: {entry!r}")

@@ -49,6 +49,7 @@ def stage_code(stage: Path, model: Deployment, config_source: str) -> None:
     used = model.built_in_modules(config_source)
     unused = {f"{module.replace('.', '/')}.py" for module in
               {backends.built_in_module(name) for name in backends.KNOWN} - used}
+    unused |= _unused_rotation(model)
     for package in ("broker", "backends"):
         for path in sorted((ROOT / package).rglob("*.py")):
             if "__pycache__" not in path.parts and \
@@ -58,26 +59,48 @@ def stage_code(stage: Path, model: Deployment, config_source: str) -> None:
                 shutil.copyfile(path, target)
 
 
+def _unused_rotation(model: Deployment) -> set[str]:
+    """The rotation package when no registry rotates; else the rotators nobody uses."""
+    from broker import rotation
+
+    folder = ROOT / "broker" / "rotation"
+    if not model.rotations:
+        return {path.relative_to(ROOT).as_posix() for path in folder.glob("*.py")}
+    used = {module for facts in model.rotations for module in facts.modules}
+    return {f"{module.replace('.', '/')}.py" for module in
+            {rotation.built_in_module(name) for name in rotation.KNOWN} - used}
+
+
 def stage_plugins(model: Deployment, stage: Path) -> None:
-    """The code of every plugin backend the configuration uses (its ``*.py`` files); what it
-    requires comes from the lock with the rest (its ``distributions``)."""
-    import importlib.util
+    """The code of every plugin backend and rotator the configuration uses (its ``*.py``
+    files); what it requires comes from the lock with the rest (its ``distributions``)."""
+    from broker import rotation
 
     for name in sorted(model.backend_types() - set(backends.KNOWN)):
-        top = backends.plugins()[name].value.split(":")[0].split(".")[0]
-        spec = importlib.util.find_spec(top)
-        if spec is None or spec.origin is None:
-            raise BuildError(f"the plugin for backend type {name!r} ({top}) cannot be found")
-        _stage_entry_points(backends.plugin_distribution(name), stage)
-        origin = Path(spec.origin)
-        if origin.name != "__init__.py":  # a single module
-            shutil.copyfile(origin, stage / origin.name)
-            continue
-        for path in sorted(origin.parent.rglob("*.py")):
-            if "__pycache__" not in path.parts:
-                target = stage / top / path.relative_to(origin.parent)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, target)
+        _stage_plugin(backends.plugins()[name], f"backend type {name!r}", stage)
+    rotators = {facts.registry.rotation.type for facts in model.registries
+                if facts.rotation is not None}
+    for name in sorted(rotators - set(rotation.KNOWN)):
+        _stage_plugin(rotation.plugins()[name], f"rotator type {name!r}", stage)
+
+
+def _stage_plugin(entry_point: Any, what: str, stage: Path) -> None:
+    import importlib.util
+
+    top = entry_point.value.split(":")[0].split(".")[0]
+    spec = importlib.util.find_spec(top)
+    if spec is None or spec.origin is None:
+        raise BuildError(f"the plugin for {what} ({top}) cannot be found")
+    _stage_entry_points(entry_point.dist, stage)
+    origin = Path(spec.origin)
+    if origin.name != "__init__.py":  # a single module
+        shutil.copyfile(origin, stage / origin.name)
+        return
+    for path in sorted(origin.parent.rglob("*.py")):
+        if "__pycache__" not in path.parts:
+            target = stage / top / path.relative_to(origin.parent)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
 
 
 def _stage_entry_points(dist: Any, stage: Path) -> None:

@@ -1,5 +1,8 @@
 """What serverless.yml includes from ``deploy.json``: the function's environment and IAM
-statements, one alias per registry, invoke permissions on the aliases only, and outputs."""
+statements, one alias per registry, invoke permissions on the aliases only, and outputs; and,
+when a registry has a ``rotation`` block, the rotation function with its own role, the
+permission letting only Secrets Manager invoke it for the rotated secrets, a rotation schedule
+per secret and the alarm on failed rotations."""
 
 from __future__ import annotations
 
@@ -25,9 +28,15 @@ def deploy_document(model: Deployment, source: str) -> dict:
     for facts in model.registries:
         _registry(resources, outputs, facts.registry)
     resources["BrokerDashboard"] = dashboard([f.name for f in model.registries])
-    return {"environment": {"BROKER_CONFIG": source},
-            "iamStatements": iam.for_cloudformation(model.statements(source)),
-            "resources": resources, "outputs": outputs}
+    document = {"environment": {"BROKER_CONFIG": source},
+                "iamStatements": iam.for_cloudformation(model.statements(source)),
+                "resources": resources, "outputs": outputs, "rotationFunction": {},
+                "rotationExtensions": {}, "rotationTemplate": {}}
+    if model.rotations:
+        from deploy import rotation
+
+        rotation.add(document, model)
+    return document
 
 
 def _registry(resources: dict, outputs: dict, registry: Registry) -> None:
