@@ -61,7 +61,19 @@ def _parser() -> argparse.ArgumentParser:
     _add_account(policy)
     policy.add_argument("--partition", default="aws", help="fill in ${AWS::Partition} (default aws)")
     _wiring_parser(commands)
+    _rotate_parser(commands)
     return parser
+
+
+def _rotate_parser(commands: Any) -> None:
+    rotate = commands.add_parser("rotate", help="rotate a registry's stored login now, as the "
+                                 "rotation function would (docs/rotation.md)")
+    _add_config(rotate)
+    rotate.add_argument("name", metavar="NAME", help="the registry (it has a `rotation` block)")
+    mode = rotate.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true", help="say what it would do; change nothing")
+    mode.add_argument("--status", action="store_true", help="show the secret's stages and when "
+                      "each login was made")
 
 
 def _invoke_parser(commands: Any) -> None:
@@ -129,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     commands = {"invoke": _invoke, "validate": _validate, "check": _check, "init": _init,
                 "schema": _schema, "plan": _plan, "iam-policy": _iam_policy,
-                "sagemaker-config": _sagemaker_config}
+                "sagemaker-config": _sagemaker_config, "rotate": _rotate}
     return commands[args.command](args)
 
 
@@ -283,6 +295,36 @@ def _sagemaker_config(args: argparse.Namespace) -> int:
              else wiring.IMAGE_CONFIGS[args.use](alias_arn))
     print(json.dumps(block, indent=2))
     return 0
+
+
+def _rotate(args: argparse.Namespace) -> int:
+    from broker import log
+    from broker.rotation.handler import RotationApp
+    from broker.rotation.local import Workstation
+    from broker.sources import resolve_source
+
+    try:
+        app = RotationApp(resolve_source(args.config))
+        log.setup(app.environ.get("BROKER_LOG_LEVEL"), stream_name="stderr")  # stdout: the result
+        registry = _rotated(app.config(), args.name)
+        station = Workstation(app, registry)
+        lines = station.status() if args.status else station.dry_run() if args.dry_run else \
+            station.rotate()
+    except BrokerError as exc:
+        return _fail(exc, 1)
+    print("\n".join(lines))
+    return 0
+
+
+def _rotated(config, name: str):
+    from broker.errors import UnknownRegistry
+
+    rotated = [r.name for r in config.rotated()]
+    if name not in rotated:
+        raise UnknownRegistry(f"registry '{name}' has no `rotation` block (rotated: "
+                              f"{', '.join(rotated) or 'none'})",
+                              hint="Add one (docs/rotation.md), or name a rotated registry")
+    return config.registries[name]
 
 
 def _config(args: argparse.Namespace):

@@ -1,7 +1,8 @@
 """``broker plan``: what a deployment of broker.yml would create and grant, offline.
 
 Per registry: the alias ARN SageMaker invokes, the roles allowed to invoke it, the IAM grants
-derived for it alone, and where its login comes from.
+derived for it alone, where its login comes from, and, for a rotated registry, the rotation
+function's schedule and grants for it (the broker's own role never holds those).
 """
 
 from __future__ import annotations
@@ -32,7 +33,17 @@ def _entry(facts: deployment.Facts, function: str, region: str | None,
             "alias_arn": f"{function}:{registry.name}", "invokers": list(registry.invokers),
             "grants": [f"{', '.join(g['Action'])} on {', '.join(g['Resource'])}" for g in grants],
             "backend": registry.backend_type, "reference": facts.reference,
-            "notes": list(facts.notes)}
+            "notes": list(facts.notes), "rotation": _rotation(facts, region, account)}
+
+
+def _rotation(facts: deployment.Facts, region: str | None,
+              account: str | None) -> dict[str, Any] | None:
+    if facts.rotation is None:
+        return None
+    grants = iam.render(iam.statements(facts.rotation.grants), region, account)["Statement"]
+    return {"rotator": facts.registry.rotation.type, "schedule": facts.rotation.schedule,
+            "reaches": list(dict.fromkeys(host for _, host in facts.rotation.hosts)),
+            "grants": [f"{', '.join(g['Action'])} on {', '.join(g['Resource'])}" for g in grants]}
 
 
 def reach_notes(config: Config) -> list[str]:
@@ -57,5 +68,15 @@ def table(entries: list[dict[str, Any]]) -> str:
                   f"  invokers:   {invokers}",
                   f"  login from: {entry['backend']} {entry['reference']}",
                   f"  grants:     {grants[0]}", *(f"              {g}" for g in grants[1:]),
-                  *(f"  note:       {note}" for note in entry["notes"]), ""]
+                  *(f"  note:       {note}" for note in entry["notes"]),
+                  *_rotation_lines(raw["rotation"]), ""]
     return "\n".join(lines)
+
+
+def _rotation_lines(rotation: dict[str, Any] | None) -> list[str]:
+    if rotation is None:
+        return []
+    grants = [echo(g, 2000) for g in rotation["grants"]]
+    return [f"  rotation:   {echo(rotation['rotator'])} {echo(rotation['schedule'])}, by the "
+            f"rotation function (its own role), reaching {', '.join(map(echo, rotation['reaches']))}",
+            f"    grants:   {grants[0]}", *(f"              {g}" for g in grants[1:])]
