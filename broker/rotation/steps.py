@@ -98,18 +98,24 @@ def _create(secret: Secret, described: dict, token: str, ctx: Context) -> str:
 def _unfinished(secret: Secret, described: dict, current: state.State, first: tuple,
                 ctx: Context) -> state.State | None:
     """What a rotation that failed after renewing the same slot recorded (its version lost its
-    stage when this rotation began): that slot's id may have changed at the registry."""
-    versions = secret.versions()
-    made = next((v["CreatedDate"] for v in versions if CURRENT in v.get("VersionStages", [])),
-                None)
-    later = sorted((v for v in versions if not v.get("VersionStages") and made is not None
-                    and v["CreatedDate"] > made), key=lambda v: v["CreatedDate"], reverse=True)
-    for version in later[:UNFINISHED_LOOKED_AT]:
-        text = secret.value(version=version["VersionId"])
-        found = _state(ctx, text, first) if text else None
-        if found and found.slot != current.slot:
-            return found
-    return None
+    stage when this rotation began): that slot's id may have changed at the registry. Only
+    the newest few versions without a stage are read (newest first; listed last on a tie)."""
+    unstaged = [v for v in reversed(secret.versions()) if not v.get("VersionStages")]
+    newest = sorted(unstaged, key=lambda v: v["CreatedDate"], reverse=True)
+    found = [_recorded(secret, v["VersionId"], first) for v in newest[:UNFINISHED_LOOKED_AT]]
+    later = [s for s in found if s and s.slot != current.slot and s.made
+             and (current.made is None or s.made > current.made)]
+    return max(later, key=lambda s: s.made, default=None)
+
+
+def _recorded(secret: Secret, version: str, first: tuple) -> state.State | None:
+    """The state a version records; None for one that records none, or no value."""
+    text = secret.value(version=version)
+    try:
+        found = state.read(state.document(text), first) if text else None
+    except FormatProblem:
+        return None
+    return found if found and found.made else None
 
 
 def _test(secret: Secret, token: str, ctx: Context) -> str:
