@@ -67,8 +67,8 @@ class Deployment(NamedTuple):
     def distributions(self, config_source: str | None = None) -> list[str]:
         """What the Lambda runtime lacks and this deployment needs, by distribution name."""
         found = {name for facts in self.registries for name in facts.distributions}
-        if any(facts.registry.preflight != "off" for facts in self.registries):
-            found.add("requests")
+        if any(facts.registry.preflight != "off" for facts in self.registries) or self.rotations:
+            found.add("requests")  # a rotation's API calls and its testSecret need it too
         if config_source and config_source.startswith("ssm:"):
             found.add("pyyaml")  # the parameter may hold YAML, as the docs say
         return sorted(found)

@@ -91,9 +91,10 @@ def rotated_registry(aws: Any, moto: Any, vendor: Any, registry: Any, first: Any
 
 
 @contextlib.contextmanager
-def secrets_manager_invokes(rotated: Rotated) -> Iterator[list[dict]]:
-    """moto's RotateSecret invokes ``rotated``'s rotation function in this process (moto's
-    server runs on a thread here); yields the events it sent."""
+def secrets_manager_invokes(rotated: Rotated, function: Any = None) -> Iterator[list[dict]]:
+    """moto's RotateSecret invokes the rotation function: ``rotated``'s in this process (moto's
+    server runs on a thread here), or ``function(event)`` (one in the Lambda runtime), whose
+    error payload fails the step; yields the events it sent."""
     from moto.awslambda.models import LambdaBackend
 
     events: list[dict] = []
@@ -101,7 +102,12 @@ def secrets_manager_invokes(rotated: Rotated) -> Iterator[list[dict]]:
     def invoke(backend, function_name, qualifier, body, headers, response_headers):
         assert function_name == FUNCTION_ARN
         events.append(json.loads(body))
-        return json.dumps(rotated.app.run(events[-1], LocalContext(timeout_ms=60_000)))
+        if function is None:
+            return json.dumps(rotated.app.run(events[-1], LocalContext(timeout_ms=60_000)))
+        answer = function(events[-1])
+        if "errorType" in answer:
+            raise RuntimeError(f"{answer['errorType']}: {answer['errorMessage']}")
+        return json.dumps(answer)
 
     with mock.patch.object(LambdaBackend, "get_function", lambda *a, **k: object()), \
             mock.patch.object(LambdaBackend, "invoke", invoke):
