@@ -204,7 +204,9 @@ def _validate(args: argparse.Namespace) -> int:
     print(f"OK: {len(config.registries)} registr{'y' if len(config.registries) == 1 else 'ies'} "
           f"in {config.source}")
     for registry in config.registries.values():
-        print(f"  {registry.name}: {registry.host} via {registry.backend_type}")
+        rotated = (f", rotated by {registry.rotation.type} {registry.rotation.schedule}"
+                   if registry.rotation else "")
+        print(f"  {registry.name}: {registry.host} via {registry.backend_type}{rotated}")
     return 0
 
 

@@ -43,4 +43,4 @@ def _cron_gap(minutes: str, hours: str, day: str, month: str, weekday: str) -> f
 
 def describe(seconds: float) -> str:
     """``seconds`` in days or hours, for messages."""
-    return f"{seconds / DAY:g} days" if seconds >= DAY else f"{seconds / HOUR:g} hours"
+    return f"{seconds / DAY:.3g} days" if seconds >= DAY else f"{seconds / HOUR:.3g} hours"

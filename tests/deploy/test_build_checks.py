@@ -88,11 +88,13 @@ def test_gar_sending_the_signed_identity_to_loopback_is_refused(tmp_path):
 
 
 def test_the_canary_included_by_a_stage_parameter_is_name_checked(tmp_path):
-    """functions: the canary comes from deploy/optional.yml by the `canary` parameter; its
-    name is checked whichever value the stage sets."""
+    """functions: the canary comes from deploy/optional.yml by the `canary` parameter, the
+    rotation function from deploy.json; their names are checked whether or not they are
+    deployed."""
     from deploy.build import function_names
     from tests.support.packaging import ROOT
 
     service, names = function_names(ROOT / "serverless.yml", "prod")
     assert service == "registry-broker"
-    assert names == ["registry-broker-prod-broker", "registry-broker-prod-canary"]
+    assert names == ["registry-broker-prod-broker", "registry-broker-prod-canary",
+                     "registry-broker-prod-rotation"]
