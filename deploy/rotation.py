@@ -18,6 +18,7 @@ from typing import Any
 
 from broker import iam
 from broker.deployment import Deployment
+from deploy.ids import logical_id
 
 FUNCTION = "RotationLambdaFunction"
 ROLE = "RotationRole"
@@ -27,8 +28,6 @@ PACKAGED = "/var/task/broker.json"
 
 def add(document: dict, model: Deployment) -> None:
     """Fill ``document``'s rotation keys for ``model`` (which has rotated registries)."""
-    from deploy.template import logical_id
-
     resources, arn = document["resources"], {"Fn::GetAtt": [FUNCTION, "Arn"]}
     resources[ROLE] = _role(model)
     for facts in model.registries:

@@ -6,13 +6,13 @@ per secret and the alarm on failed rotations."""
 
 from __future__ import annotations
 
-import hashlib
-import re
-
 from broker import iam
 from broker.deployment import Deployment
 from broker.model import Registry
 from deploy.errors import BuildError
+from deploy.ids import logical_id
+
+__all__ = ["dashboard", "deploy_document", "logical_id"]
 
 
 def deploy_document(model: Deployment, source: str) -> dict:
@@ -88,11 +88,3 @@ def _alias(registry: Registry) -> dict:
     return {"Type": "AWS::Lambda::Alias", "Properties": {
         "FunctionName": {"Ref": "BrokerLambdaFunction"}, "FunctionVersion": "$LATEST",
         "Name": registry.name, "Description": f"Registry login for {registry.host}"}}
-
-
-def logical_id(prefix: str, name: str) -> str:
-    """A CloudFormation logical id for a registry: its letters and digits, readable, then 8 hex
-    digits of the name's SHA-256, so names that differ only in '-', '_' or case stay apart."""
-    readable = re.sub(r"[^A-Za-z0-9]", "", name)
-    digest = hashlib.sha256(name.encode()).hexdigest()[:8].upper()
-    return f"{prefix}{readable[:1].upper()}{readable[1:]}{digest}"
