@@ -22,8 +22,10 @@ def expires_at(value: Any) -> float | None:
 
 
 class TtlCache(Generic[T]):
-    """Serves a value for ``ttl`` seconds, or until ``skew`` seconds before its own expiry
-    when it has one (a minted token), whichever comes first; then refetches.
+    """Serves a value for ``ttl`` seconds; one with its own expiry (a minted token) only until
+    ``fraction`` of the life it had when fetched has passed, or ``skew`` seconds before it
+    expires, whichever comes first (so whoever gets it has at least the rest of that share
+    of its life to use it, as Kubernetes' credential providers do); then refetches.
 
     When a refetch fails because the store is unavailable, the previous value is served for
     up to ``stale_if_error`` more seconds, but never past its expiry. Other failures (the
@@ -35,12 +37,13 @@ class TtlCache(Generic[T]):
         self._entries: dict[str, _Entry] = {}
 
     def get(self, key: str, fetch: Callable[[], T], ttl: float, stale_if_error: float,
-            refresh: bool = False, skew: float = 0.0) -> tuple[T, str]:
+            refresh: bool = False, skew: float = 0.0,
+            fraction: float = 1.0) -> tuple[T, str]:
         """Return ``(value, source)`` where source is ``cache``, ``backend`` or ``stale``;
         ``refresh`` skips a fresh entry (the stale rules still apply if the fetch fails)."""
         now = self.clock()
         entry = self._entries.get(key)
-        if entry and not refresh and now < self._fresh_until(entry, ttl, skew):
+        if entry and not refresh and now < self._fresh_until(entry, ttl, skew, fraction):
             return entry.value, "cache"
         try:
             value = fetch()
@@ -49,7 +52,7 @@ class TtlCache(Generic[T]):
                 return entry.value, "stale"
             raise
         fresh = _Entry(value, now)
-        if ttl > 0 and now < self._fresh_until(fresh, ttl, skew):
+        if ttl > 0 and now < self._fresh_until(fresh, ttl, skew, fraction):
             self._entries[key] = fresh
         return value, "backend"
 
@@ -66,10 +69,13 @@ class TtlCache(Generic[T]):
         self._entries.clear()
 
     @staticmethod
-    def _fresh_until(entry: _Entry, ttl: float, skew: float) -> float:
+    def _fresh_until(entry: _Entry, ttl: float, skew: float, fraction: float) -> float:
         until = entry.fetched_at + ttl
         expiry = expires_at(entry.value)
-        return until if expiry is None else min(until, expiry - skew)
+        if expiry is None:
+            return until
+        share = entry.fetched_at + fraction * (expiry - entry.fetched_at)
+        return min(until, expiry - skew, share)
 
     @staticmethod
     def _stale_until(entry: _Entry, ttl: float, stale_if_error: float) -> float:

@@ -46,6 +46,11 @@ HOST_USAGE = ("must be host[:port], without scheme or path (e.g. registry.exampl
 _SHAPE = {"kw_only": True, "eq": False, "repr": False}
 
 
+def fraction_problem(value: float) -> str | None:
+    """``refresh_fraction`` is a share of a minted login's life: more than 0, at most 1."""
+    return None if 0 < value <= 1 else "must be more than 0 and at most 1 (a share of the life)"
+
+
 @dataclass(**_SHAPE)
 class Defaults:
     """Settings every registry inherits unless it sets its own."""
@@ -53,6 +58,7 @@ class Defaults:
     cache_ttl: float = field(default=300.0, metadata={"min": 0})
     stale_if_error: float = field(default=3600.0, metadata={"min": 0})
     expiry_skew: float = field(default=300.0, metadata={"min": 0})
+    refresh_fraction: float = field(default=0.5, metadata={"check": fraction_problem})
     timeout: float = field(default=5.0, metadata={"min": 0.1})
     retries: int = field(default=2, metadata={"min": 0})
     preflight: Literal["off", "warn", "enforce"] = "off"
@@ -78,6 +84,7 @@ class _RegistryFields:
     cache_ttl: float | None = field(default=None, metadata={"min": 0})
     stale_if_error: float | None = field(default=None, metadata={"min": 0})
     expiry_skew: float | None = field(default=None, metadata={"min": 0})
+    refresh_fraction: float | None = field(default=None, metadata={"check": fraction_problem})
     timeout: float | None = field(default=None, metadata={"min": 0.1})
     retries: int | None = field(default=None, metadata={"min": 0})
     preflight: Literal["off", "warn", "enforce"] | None = None

@@ -26,6 +26,7 @@ class Registry(NamedTuple):
     timeout: float
     retries: int = 2
     expiry_skew: float = 300.0
+    refresh_fraction: float = 0.5
     allow_refresh: bool = False
     preflight: str = "off"
     repository: str | None = None

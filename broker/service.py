@@ -61,7 +61,7 @@ class Broker:
         deadline = deadline or Deadline()
         served, source = self.cache.get(registry.name, lambda: self._fetch(registry, deadline),
                                         registry.cache_ttl, registry.stale_if_error, refresh,
-                                        registry.expiry_skew)
+                                        registry.expiry_skew, registry.refresh_fraction)
         return served._replace(source=source)
 
     def forget_secrets(self) -> None:

@@ -399,9 +399,21 @@ class MintedContract:
         assert "credentials_served" in logged
         assert not leaks_in(logged), f"DEBUG logs carry {leaks_in(logged)}"
 
-    def test_cached_until_a_skew_before_its_expiry(self, store, clock, log_lines):
+    def test_refreshed_once_half_its_life_has_passed(self, store, clock, log_lines):
         store.mint(secret("minted"))
         app = make_app(store, clock, cache_ttl=86400, expiry_skew=300)
+        invoke(app)
+        clock.advance(store.lifetime / 2 - 1)
+        invoke(app)
+        assert log_lines()[-1]["source"] == "cache"
+        store.mint(secret("minted"))
+        clock.advance(2)
+        invoke(app)
+        assert log_lines()[-1]["source"] == "backend"
+
+    def test_cached_until_a_skew_before_its_expiry(self, store, clock, log_lines):
+        store.mint(secret("minted"))
+        app = make_app(store, clock, cache_ttl=86400, expiry_skew=300, refresh_fraction=1)
         invoke(app)
         clock.advance(store.lifetime - 301)
         invoke(app)

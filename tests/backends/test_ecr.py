@@ -89,7 +89,7 @@ class MintingEcr:
             "expiresAt": self.wall() + 12 * HOUR, "proxyEndpoint": "https://x"}]}))
 
 
-def test_a_day_of_invocations_costs_one_request_per_token_and_none_served_expired(scripted):
+def test_a_day_of_invocations_refreshes_at_half_life_and_serves_none_with_less(scripted):
     clock, now = FakeClock(start=0.0), [1_800_000_000.0]
     ecr = MintingEcr(scripted, lambda: now[0])
     app = App(json.dumps(ecr_config()), environ={}, clock=clock, wall=lambda: now[0],
@@ -100,9 +100,9 @@ def test_a_day_of_invocations_costs_one_request_per_token_and_none_served_expire
         clock.advance(60)
         now[0] += 60
     minted = dict((token, at) for at, token in ecr.minted)
-    assert len(ecr.server.requests) == len(minted) == 3  # 0:00, 11:55, 23:50
-    assert all(at < minted[token] + 12 * HOUR - 300 for at, token in served_at), \
-        "a login was served within its last five minutes, or past its expiry"
+    assert len(ecr.server.requests) == len(minted) == 4  # 0:00, 6:00, 12:00, 18:00
+    assert all(at < minted[token] + 6 * HOUR for at, token in served_at), \
+        "a login was served with less than half its life left"
 
 
 def test_a_token_without_base64_is_malformed(scripted):

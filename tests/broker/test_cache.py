@@ -147,3 +147,31 @@ def test_a_login_expiring_within_the_skew_is_not_cached(minting):
     cache.get("r", fetch, 86400, 0, skew=300)
     assert cache.get("r", fetch, 86400, 0, skew=300)[1] == "backend"
     assert store.calls == 2
+
+
+def test_a_login_with_an_expiry_is_refreshed_once_its_share_of_life_has_passed():
+    from broker.login import Login
+
+    clock = FakeClock(start=0.0)
+    cache = TtlCache(clock)
+    minted = iter(range(100))
+
+    def fetch():
+        return Login("u", f"p{next(minted)}", expires_at=clock() + 3600)
+    assert cache.get("r", fetch, 86400, 0, skew=300, fraction=0.5)[1] == "backend"
+    clock.advance(1799)
+    assert cache.get("r", fetch, 86400, 0, skew=300, fraction=0.5)[1] == "cache"
+    clock.advance(2)
+    value, source = cache.get("r", fetch, 86400, 0, skew=300, fraction=0.5)
+    assert source == "backend" and value.expires_at - clock() == 3600
+
+
+@pytest.mark.parametrize("value", [0, -0.5, 1.5])
+def test_refresh_fraction_is_a_share_of_the_life(value):
+    from broker.config import parse_config
+    from broker.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        parse_config({"defaults": {"refresh_fraction": value}, "registries": {"a": {
+            "host": "a.example", "backend": {"type": "secretsmanager", "secret_id": "s"}}}}, "t")
+    assert "more than 0 and at most 1" in dict(info.value.problems)["defaults.refresh_fraction"]

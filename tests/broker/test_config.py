@@ -66,8 +66,9 @@ def test_every_problem_is_reported_at_once():
     assert found == {
         "extra": "unknown key (valid: defaults, registries, event_selection)",
         "defaults.stael_if_error": "unknown key (did you mean 'stale_if_error'?) (valid: "
-                                   "cache_ttl, stale_if_error, expiry_skew, timeout, retries, "
-                                   "preflight, trusted_realms, insecure, ca_bundle)",
+                                   "cache_ttl, stale_if_error, expiry_skew, refresh_fraction, "
+                                   "timeout, retries, preflight, trusted_realms, insecure, "
+                                   "ca_bundle)",
         "defaults.cache_ttl": "must be at least 0",
         "registries.bad host": found["registries.bad host"],
         "registries.s.host": found["registries.s.host"],
