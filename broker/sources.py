@@ -53,13 +53,14 @@ def anchor_paths(document: Any, folder: str) -> Any:
 
 def ca_holders(document: Any) -> list[dict]:
     """Every mapping of a (not yet validated) document that sets ``ca_bundle`` to a string:
-    ``defaults``, a registry, a registry's ``backend``."""
+    ``defaults``, a registry, a registry's ``backend`` and ``rotation``."""
     if not isinstance(document, dict):
         return []
     blocks = [document.get("defaults")]
     registries = document.get("registries")
     for registry in registries.values() if isinstance(registries, dict) else ():
-        blocks += [registry, registry.get("backend") if isinstance(registry, dict) else None]
+        if isinstance(registry, dict):
+            blocks += [registry, registry.get("backend"), registry.get("rotation")]
     return [b for b in blocks if isinstance(b, dict) and isinstance(b.get("ca_bundle"), str)]
 
 

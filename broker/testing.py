@@ -452,9 +452,10 @@ class RotatorContract:
     The test module defines a ``vendor`` fixture with: ``block(**keys)`` (the registry's
     ``rotation`` block), ``environ()`` (the admin credential its reference reads), ``ids()``
     (the two logins' ids), ``logins`` (id -> Login the registry takes), ``accepts(login)``,
-    ``delete(id)`` (as an administrator would by hand), ``fault`` (a function of the request
-    that answers instead, while set: raw HTTP bytes) and ``wrong`` (requests that did not
-    have the documented shape).
+    ``delete(id)`` (as an administrator would by hand), ``foreign_id()`` (makes a login the
+    rotation must never touch: another team's, or one that may push), ``fault`` (a function
+    of the request that answers instead, while set: raw HTTP bytes) and ``wrong`` (requests
+    that did not have the documented shape).
     """
 
     host = "registry.example.com"
@@ -496,6 +497,19 @@ class RotatorContract:
             assert vendor.accepts(renewed.login)
             assert turn == 0 or vendor.accepts(served[-2]), "the previous login stopped working"
         assert vendor.wrong == []
+
+    def test_a_recorded_id_that_is_not_its_login_is_never_renewed(self, vendor):
+        """An id edited into the secret's record may name another team's robot or a push
+        token: the rotator must say it does not own it (``owns``), and own its own."""
+        from broker.rotation.base import Slot
+
+        rotator = self.rotator_for(vendor)
+        assert rotator.owns(Slot(1, vendor.ids()[1])) is True
+        assert rotator.owns(Slot(1, vendor.foreign_id())) is False
+
+    @pytest.mark.parametrize("bad", ["..", ".", "1/../2", "a b", "", "x" * 300])
+    def test_an_id_that_is_not_the_registrys_is_refused(self, vendor, bad):
+        assert not self.rotator_for(vendor).valid_id(bad)
 
     def test_a_refused_admin_credential_says_so_and_leaks_nothing(self, vendor):
         from broker.errors import BrokerError

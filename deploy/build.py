@@ -211,6 +211,12 @@ def deployable(source: str, allow_env_backend: bool = False,
         raise BuildError(f"registries {', '.join(refused)} use the env backend: the login would "
                          "sit in the function's environment. Use a secret store, or pass "
                          f"{flag('--allow-env-backend', called_as)} for a test deployment")
+    in_env = [facts.name for facts in model.registries if facts.rotation and facts.rotation.variables]
+    if in_env and not allow_env_backend:
+        raise BuildError(f"registries {', '.join(in_env)}: the rotation's admin credential is an "
+                         "{env: ...} reference: it would sit in every function's environment, "
+                         "the broker's too. Use {secretsmanager: ...} or {ssm: ...}, or pass "
+                         f"{flag('--allow-env-backend', called_as)} for a test deployment")
     return model
 
 
@@ -237,11 +243,14 @@ def check_reachable(model: Deployment, function_env: dict[str, str],
     loopback (unless allowed, for a local test deployment) or link-local registry or server."""
     problems = []
     for facts in model.registries:
-        problems += [(f"registries.{facts.name}.backend", f"reads {var} from the environment, "
+        needed = [("backend", var) for var in facts.variables]
+        needed += [("rotation.admin", var) for var in (facts.rotation.variables
+                                                        if facts.rotation else ())]
+        problems += [(f"registries.{facts.name}.{key}", f"reads {var} from the environment, "
                       "which the deployed function will not have: pass "
                       f"{flag(f'--env {var}=VALUE', called_as)}, or use a "
                       "{secretsmanager: ...} or {ssm: ...} reference")
-                     for var in facts.variables if var not in function_env]
+                     for key, var in needed if var not in function_env]
         problems += [(f"registries.{facts.name}.{key}", "is a loopback or link-local address: "
                       "the deployed function cannot reach it there (a loopback one is allowed "
                       f"for a local test deployment with {flag('--allow-loopback', called_as)})")

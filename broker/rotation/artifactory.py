@@ -40,12 +40,24 @@ class ArtifactoryToken(Rotator):
     admin_needs = "a JFrog access token of an administrator (to create tokens for another user)"
     ids_key = "tokens"
     ids_required = False
+    ids_change = True
+    id_pattern = r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}"
+    calls = 3
+
+    def owns(self, slot: Slot) -> bool:
+        """Only a token of the configured user is ever revoked."""
+        found = self.api.call("GET", self._path(slot), ok=(200, 404), what=f"token {slot.id}")
+        subject = found.get("subject")
+        return not found or (isinstance(subject, str)
+                             and subject.endswith(f"/users/{self.settings.username}"))
+
+    def _path(self, slot: Slot) -> str:
+        return f"/access/api/v1/tokens/{quote(str(slot.id), safe='')}"
 
     def renew(self, slot: Slot) -> Renewed:
         s = self.settings
         if slot.id:
-            self.api.call("DELETE", f"/access/api/v1/tokens/{quote(str(slot.id), safe='')}",
-                          ok=(200, 204, 404), what=f"token {slot.id}")
+            self.api.call("DELETE", self._path(slot), ok=(200, 204, 404), what=f"token {slot.id}")
         form = {"username": s.username, "scope": s.scope, "refreshable": "false",
                 "expires_in": str(int(self.lifetime())),
                 "description": f"broker rotation of registry {self.registry.name}, login {slot.index}"}

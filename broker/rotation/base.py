@@ -35,6 +35,11 @@ class RotatorSettings:
     url: str = field(metadata=HTTPS_URL)
     ca_bundle: str | None = None
 
+    def check(self) -> list[tuple[str, str]]:
+        from broker import schema
+
+        return schema.ca_bundle_problems(self.ca_bundle)
+
 
 class Slot(NamedTuple):
     """One of the two logins a rotation alternates: its index (0 or 1) and the id the
@@ -67,6 +72,15 @@ class Rotator:
     """The settings key naming the two logins (``robots``, ``tokens``); empty: the first
     rotation of each slot makes its login."""
     ids_required: ClassVar[bool] = True
+    id_pattern: ClassVar[str] = r"[1-9][0-9]{0,18}"
+    """What an id of the registry's looks like: an id that does not (in the stored record, or
+    an answer) is refused before it reaches a URL, a log line or the secret."""
+    ids_change: ClassVar[bool] = False
+    """True when a renewal gives the login a new id (GitLab, Artifactory, Docker Hub): the
+    stored record's ids are used, each checked by :meth:`owns` before it is acted on. False:
+    the configured ids only, whatever the secret records."""
+    calls: ClassVar[int] = 2
+    """The most API calls one renewal makes: it starts only when they all fit the step's time."""
 
     def __init__(self, settings: Any, admin: Any, api: Api, registry: Registry,
                  wall: Callable[[], float] = time.time) -> None:
@@ -97,7 +111,23 @@ class Rotator:
                 (ids is None or len(ids) != 2 or ids[0] == ids[1]):
             return [(cls.ids_key, "must name exactly two different logins: the rotation "
                                   "alternates them (docs/rotation.md)")]
-        return []
+        return [(f"{cls.ids_key}[{i}]", f"is not an id {cls.type} knows (it must match "
+                                        f"{cls.id_pattern})")
+                for i, value in enumerate(ids or ()) if not cls.valid_id(value)]
+
+    @classmethod
+    def valid_id(cls, value: Any) -> bool:
+        """Whether ``value`` looks like one of the registry's ids (never ``.`` or ``..``)."""
+        import re
+
+        return isinstance(value, (str, int)) and not isinstance(value, bool) and \
+            re.fullmatch(cls.id_pattern, str(value)) is not None
+
+    def owns(self, slot: Slot) -> bool:
+        """Whether ``slot.id`` (from the stored record) names a login this rotation may renew:
+        a rotator whose ids change asks the registry (a pull-only token of the configured
+        user); a configured id is always one."""
+        return slot.id in self.first_ids(self.settings)
 
     def headers(self) -> dict[str, str]:
         """How the admin credential is presented (default: a bearer token)."""

@@ -40,17 +40,35 @@ class DockerHubToken(Rotator):
     admin_needs = "an organization owner's username and personal access token"
     ids_key = "tokens"
     ids_required = False
+    ids_change = True
+    id_pattern = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    calls = 4
 
     def headers(self) -> dict[str, str]:
-        return {}  # a bearer token from the admin login, asked for in renew()
+        return {}  # a bearer token from the admin login, asked for when first needed
+
+    def owns(self, slot: Slot) -> bool:
+        """Only a token that may do nothing but pull is ever deleted."""
+        self._sign_in()
+        found = self.api.call("GET", self._token(slot), ok=(200, 404),
+                              what=f"access token {slot.id}")
+        resources = found.get("resources")
+        return not found or (isinstance(resources, list) and bool(resources) and all(
+            isinstance(r, dict) and r.get("scopes") == ["scope-image-pull"] for r in resources))
+
+    def _tokens(self) -> str:
+        return f"/v2/orgs/{quote(self.settings.organization, safe='')}/access-tokens"
+
+    def _token(self, slot: Slot) -> str:
+        return f"{self._tokens()}/{quote(str(slot.id), safe='')}"
 
     def renew(self, slot: Slot) -> Renewed:
         s = self.settings
         self._sign_in()
-        tokens = f"/v2/orgs/{quote(s.organization, safe='')}/access-tokens"
+        tokens = self._tokens()
         if slot.id:
-            self.api.call("DELETE", f"{tokens}/{quote(str(slot.id), safe='')}",
-                          ok=(200, 204, 404), what=f"access token {slot.id}")
+            self.api.call("DELETE", self._token(slot), ok=(200, 204, 404),
+                          what=f"access token {slot.id}")
         expires = datetime.fromtimestamp(self.wall() + self.lifetime(), UTC)
         body = {"label": f"broker {self.registry.name} {slot.index}",
                 "description": f"broker rotation of registry {self.registry.name}",
@@ -63,6 +81,8 @@ class DockerHubToken(Rotator):
         return Renewed(Login(s.organization, token), token_id, body["expires_at"])
 
     def _sign_in(self) -> None:
+        if self.api.headers:
+            return
         answer = self.api.call("POST", "/v2/auth/token", body={
             "identifier": self.admin.username, "secret": self.admin.password}, what="sign-in")
         bearer = text(answer.get("access_token"), "access_token", self.api, "POST /v2/auth/token")

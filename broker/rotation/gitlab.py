@@ -24,8 +24,9 @@ MAX_DAYS = 365  # GitLab refuses an access token that lives longer
 @dataclass(frozen=True, kw_only=True)
 class GitLabSettings(RotatorSettings):
     """``url`` (https://gitlab.com or your GitLab), ``project`` or ``group`` (an id or a full
-    path), ``tokens``: the ids of two access tokens with ``read_registry``; ``username``: what
-    the login presents (GitLab reads the token, not the name)."""
+    path), ``tokens``: the ids of two access tokens with ``read_registry`` only (a token with
+    any other scope is never rotated); ``username``: what the login presents (GitLab reads the
+    token, not the name)."""
 
     project: int | str | None = None
     group: int | str | None = None
@@ -47,15 +48,27 @@ class GitLabToken(Rotator):
     admin_needs = ("a token with the api scope of a user who is an Owner or Maintainer of the "
                    "project or group (a group token cannot rotate itself)")
     ids_key = "tokens"
+    ids_change = True
 
     def headers(self) -> dict[str, str]:
         return {"PRIVATE-TOKEN": self.admin}
 
-    def renew(self, slot: Slot) -> Renewed:
+    def owns(self, slot: Slot) -> bool:
+        """Only an active token that can do nothing but read the registry is ever rotated (a
+        token edited into the record could otherwise be a push or api token)."""
+        found = self.api.call("GET", self._path(slot), ok=(200, 404),
+                              what=f"access token {slot.id}")
+        return not found or found.get("scopes") == ["read_registry"]  # gone: rotate says so
+
+    def _path(self, slot: Slot) -> str:
         s = self.settings
         owner = f"projects/{quote(str(s.project), safe='')}" if s.project is not None else \
             f"groups/{quote(str(s.group), safe='')}"
-        path = f"/api/v4/{owner}/access_tokens/{int(slot.id)}/rotate"
+        return f"/api/v4/{owner}/access_tokens/{int(slot.id)}"
+
+    def renew(self, slot: Slot) -> Renewed:
+        s = self.settings
+        path = f"{self._path(slot)}/rotate"
         expires = self._expires_at()
         answer = self.api.call("POST", path, body={"expires_at": expires}, missing=(400, 404),
                                what=f"access token {slot.id}")

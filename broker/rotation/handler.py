@@ -73,7 +73,7 @@ class RotationApp:
               fields: dict, local: bool) -> str:
         from broker.rotation import steps
 
-        client = self.aws.client("secretsmanager", timeout=5.0)
+        client = self.aws.client("secretsmanager", timeout=steps.STORE_TIMEOUT)
         described = describe(client, secret_id)
         registry = registry_for(self.config(), described)
         fields.update(registry=registry.name, rotator=registry.rotation.type,

@@ -34,6 +34,8 @@ class QuayRobot(Rotator):
     admin_needs = ("an OAuth access token of a Quay application with the org:admin scope "
                    "(user:admin for a user's robots)")
     ids_key = "robots"
+    id_pattern = r"[a-z][a-z0-9_]{1,254}"
+    calls = 1
 
     def renew(self, slot: Slot) -> Renewed:
         org = self.settings.organization

@@ -29,6 +29,7 @@ from broker.rotation import rotator_class, state
 from broker.rotation.base import Rotator, Slot
 
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
+STORE_TIMEOUT = 5.0  # the rotation function's Secrets Manager client (handler.py)
 CURRENT, PENDING = "AWSCURRENT", "AWSPENDING"
 UNFINISHED_LOOKED_AT = 3
 
@@ -85,27 +86,86 @@ def _create(secret: Secret, described: dict, token: str, ctx: Context) -> str:
     cls = rotator_class(ctx.registry.rotation.type)
     first = cls.first_ids(ctx.registry.rotation.settings)
     current = _state(ctx, secret.value(stage=CURRENT), first)
-    base = _unfinished(secret, described, current, first, ctx) or current
+    base = (_unfinished(secret, current, first, ctx) or current).ids if cls.ids_change else first
     slot = 1 - current.slot
-    renewed = ctx.rotator().renew(Slot(slot, base.ids[slot]))
-    ids = tuple(renewed.id if i == slot else base.ids[i] for i in (0, 1))
+    _check_ids(ctx, cls, base)
+    _check_time(ctx, cls)
+    if ctx.local:
+        _still_alone(secret, described, ctx)
+    rotator = ctx.rotator()
+    target = Slot(slot, base[slot])
+    if target.id is not None and not rotator.owns(target):
+        raise _fail(ctx, f"the secret records login {slot} as {target.id}, which is not a login "
+                    "this rotation may renew (the configured ones, or pull-only logins of the "
+                    "configured user)", "Someone edited the secret's `rotation` record: store "
+                    "the login by hand without it (docs/rotation.md#recovery-by-hand)")
+    renewed = rotator.renew(target)
+    _check_renewed(ctx, cls, renewed)
+    ids = tuple(renewed.id if i == slot else base[i] for i in (0, 1))
     stored = state.write(ctx.registry.backend, renewed.login, state.State(slot, ids, ctx.now()),
                          cls.type, renewed.expires)
     secret.put_pending(token, stored)
     return f"renewed login {slot} ({renewed.id}) and stored it as AWSPENDING"
 
 
-def _unfinished(secret: Secret, described: dict, current: state.State, first: tuple,
+def _unfinished(secret: Secret, current: state.State, first: tuple,
                 ctx: Context) -> state.State | None:
     """What a rotation that failed after renewing the same slot recorded (its version lost its
     stage when this rotation began): that slot's id may have changed at the registry. Only
-    the newest few versions without a stage are read (newest first; listed last on a tie)."""
+    the newest few versions without a stage are read (newest first; listed last on a tie),
+    and only one made after the current login, not in the future, that agrees with it on the
+    current slot's id."""
     unstaged = [v for v in reversed(secret.versions()) if not v.get("VersionStages")]
     newest = sorted(unstaged, key=lambda v: v["CreatedDate"], reverse=True)
     found = [_recorded(secret, v["VersionId"], first) for v in newest[:UNFINISHED_LOOKED_AT]]
-    later = [s for s in found if s and s.slot != current.slot and s.made
-             and (current.made is None or s.made > current.made)]
+    now, slot = ctx.now(), current.slot
+    later = [s for s in found if s and s.slot != slot and s.made and s.made <= now
+             and (current.made is None or s.made > current.made)
+             and s.ids[slot] == current.ids[slot]]
     return max(later, key=lambda s: s.made, default=None)
+
+
+def _check_ids(ctx: Context, cls: type[Rotator], ids: tuple) -> None:
+    bad = [i for i in ids if i is not None and not cls.valid_id(i)]
+    if bad or (cls.ids_required and None in ids):
+        raise _fail(ctx, "the secret's `rotation` record holds an id that is not one "
+                    f"{cls.type} knows", "Store the login by hand without the record "
+                    "(docs/rotation.md#recovery-by-hand)")
+
+
+def _check_time(ctx: Context, cls: type[Rotator]) -> None:
+    """A renewal cannot be undone (the old login is gone at the registry): it starts only when
+    its calls and the store that keeps its result fit the step's time."""
+    from broker.deadline import current
+
+    needed = cls.calls * ctx.registry.timeout + aws_errors.call_seconds(STORE_TIMEOUT)
+    if not current().allows(needed):
+        raise _fail(ctx, f"not enough time left in the step for a renewal ({needed:g} s: "
+                    f"{cls.calls} calls of `timeout` and the store)", "Lower the registry's "
+                    "`timeout`; Secrets Manager retries the step")
+
+
+def _still_alone(secret: Secret, described: dict, ctx: Context) -> None:
+    """``broker rotate`` renews only while no other rotation has begun since it looked."""
+    now = secret.describe().get("VersionIdsToStages") or {}
+    before = described.get("VersionIdsToStages") or {}
+    if _holder(now, CURRENT) != _holder(before, CURRENT) or _holder(now, PENDING) not in (
+            None, _holder(now, CURRENT)):
+        raise _fail(ctx, "another rotation of the secret began meanwhile", "Wait for it "
+                    "(broker rotate NAME --status); nothing was renewed")
+
+
+def _holder(stages: dict, stage: str) -> str | None:
+    return next((version for version, labels in stages.items() if stage in labels), None)
+
+
+def _check_renewed(ctx: Context, cls: type[Rotator], renewed: Any) -> None:
+    said = str(renewed.id)
+    echoed = said == renewed.login.password or (len(said) >= 16 and said in renewed.login.password)
+    if renewed.id is not None and (not cls.valid_id(renewed.id) or echoed):
+        raise _fail(ctx, f"{cls.type} answered a login id that is not one of its ids",
+                    "The renewed login is not stored; check the registry's API (a proxy "
+                    "answering in its place?)")
 
 
 def _recorded(secret: Secret, version: str, first: tuple) -> state.State | None:
@@ -175,6 +235,10 @@ class Secret:
             if aws_errors.error_code(exc) == "ResourceNotFoundException":
                 return None
             raise self._translated(exc) from None
+
+    def describe(self) -> dict:
+        """DescribeSecret's answer, now."""
+        return self._call("describe_secret")
 
     def versions(self) -> list[dict]:
         """Every version, those without a stage included (newest 100)."""

@@ -116,3 +116,34 @@ def test_checkov_finds_nothing_unexplained_with_rotation(scanner, rotating, tmp_
     found = scanned(scanner, rotating.template, tmp_path)
     assert found["failed"] == []
     assert all(len(reason) > 20 for reason in found["skipped"].values())
+
+
+def _build(tmp_path, rotation: dict, *args: str):
+    from tests.support.packaging import build
+
+    registry = {**ROTATED, "backend": {"type": "secretsmanager", "secret_id": "prod/r"},
+                "rotation": {**ROTATED["rotation"], **rotation}}
+    return build({"registries": {"harbor": registry}}, tmp_path, *args)
+
+
+def test_an_admin_credential_in_the_environment_is_refused_by_the_build(tmp_path):
+    """It would sit in every function's environment, the one every team invokes too."""
+    refused = _build(tmp_path, {"admin": {"env": "HARBOR_ADMIN"}}, "--env", "HARBOR_ADMIN=x")
+    assert refused.returncode == 2
+    assert "the rotation's admin credential is an {env: ...} reference" in refused.stderr
+    missing = _build(tmp_path, {"admin": {"env": "HARBOR_ADMIN"}}, "--allow-env-backend")
+    assert missing.returncode == 2
+    assert "registries.harbor.rotation.admin: reads HARBOR_ADMIN" in missing.stderr
+
+
+def test_the_rotations_ca_bundle_is_shipped_and_pointed_at(tmp_path):
+    import zipfile
+
+    ca = tmp_path / "harbor-ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    built = _build(tmp_path, {"ca_bundle": str(ca)})
+    assert built.returncode == 0, built.stderr
+    with zipfile.ZipFile(tmp_path / "build" / "broker.zip") as archive:
+        packaged = json.loads(archive.read("broker.json"))
+        shipped = packaged["registries"]["harbor"]["rotation"]["ca_bundle"]
+        assert shipped.startswith("ca/") and archive.read(shipped) == ca.read_bytes()

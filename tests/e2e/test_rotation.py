@@ -32,7 +32,7 @@ def rotating(aws, moto, harbor, registries, store_proxy, tmp_path):
     rotated = rotated_registry(aws, moto, harbor, registries.token, harbor.logins[7])
     (admin_variable, admin), = harbor.environ().items()
     deployment = _deploy(rotated.config, tmp_path / "packaged", _aws_env(store_proxy), {},
-                         "--env", f"{admin_variable}={admin}")
+                         "--env", f"{admin_variable}={admin}", "--allow-env-backend")
     rotation_env = json.loads((tmp_path / "packaged" / "build" / "deploy.json").read_text())[
         "rotationFunction"]["rotation"]["environment"]
     deployment.env.update({k: v.replace("/var/task", str(deployment.task))

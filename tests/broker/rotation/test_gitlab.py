@@ -94,3 +94,16 @@ def test_the_broker_never_presents_a_rotated_away_token(rotated, gitlab, moto):
     assert gitlab.families_revoked == []
     assert len(gitlab.rotated_away) == 13
     assert all(expiry for expiry in gitlab.expiries)
+
+
+def test_a_token_edited_into_the_record_is_never_rotated(rotated, gitlab):
+    """GitLab's ids change, so the record is used: each id is asked about first, and a token
+    that may do more than read the registry (a push or api token) is refused."""
+    push = gitlab.foreign_id()
+    first = gitlab.logins[101]
+    rotated.client.put_secret_value(SecretId=rotated.secret_id, SecretString=json.dumps({
+        "username": "gitlab-access-token", "password": first.password,
+        "rotation": {"slot": 0, "ids": [101, push], "made": "2026-01-01T00:00:00Z"}}))
+    with secrets_manager_invokes(rotated), pytest.raises(ClientError):
+        rotated.rotate()
+    assert push in gitlab.logins and not any(r.path.endswith("/rotate") for r in gitlab.requests)

@@ -165,3 +165,58 @@ def test_an_unexpected_error_is_reported_without_its_message(rotated, monkeypatc
         rotated.step("createSecret", str(uuid.uuid4()), local=True)
     assert "unexpected ValueError" in str(info.value)
     assert_clean(info.value)
+
+
+# --- An attacker's read: a writer of the secret, two rotations at once, a step out of time ----
+
+def _record(rotated, harbor, ids, made="2026-01-01T00:00:00Z", **extra) -> None:
+    first = harbor.logins[7]
+    rotated.client.put_secret_value(SecretId=rotated.secret_id, SecretString=json.dumps({
+        "username": first.username, "password": first.password,
+        "rotation": {"slot": 0, "ids": ids, "made": made}}), **extra)
+
+
+def test_a_record_naming_another_teams_robot_never_renews_it(rotated, harbor):
+    """Harbor's ids never change: the configured robots only, whatever the secret records."""
+    foreign = harbor.foreign_id()
+    before = harbor.logins[foreign]
+    _record(rotated, harbor, [7, foreign])
+    with secrets_manager_invokes(rotated):
+        rotated.rotate()
+    assert {r.path for r in harbor.requests} == {"/api/v2.0/robots/8"}
+    assert harbor.accepts(before), "another team's robot lost its secret"
+    assert rotated.value()["rotation"]["ids"] == [7, 8]
+
+
+def test_an_id_that_is_no_id_never_reaches_a_url(rotated, harbor):
+    _record(rotated, harbor, [7, ".."])
+    for _ in range(2):  # the stored record, then an unstaged version claiming to be newer
+        with secrets_manager_invokes(rotated):
+            rotated.rotate()
+    assert all(r.path.startswith("/api/v2.0/robots/") and r.path[-1].isdigit()
+               for r in harbor.requests)
+
+
+def test_a_rotation_that_begins_meanwhile_stops_broker_rotate_before_it_renews(
+        rotated, harbor, monkeypatch):
+    from broker.rotation import steps
+
+    checked = steps._check_time
+
+    def scheduled_rotation_begins(ctx, cls):
+        checked(ctx, cls)
+        rotated.client.put_secret_value(SecretId=rotated.secret_id, SecretString="{}",
+                                        ClientRequestToken=str(uuid.uuid4()),
+                                        VersionStages=["AWSPENDING"])
+    monkeypatch.setattr(steps, "_check_time", scheduled_rotation_begins)
+    with pytest.raises(RotationFailed, match="another rotation of the secret began meanwhile"):
+        rotated.step("createSecret", str(uuid.uuid4()), local=True)
+    assert [r.method for r in harbor.requests] == []
+
+
+def test_a_renewal_starts_only_when_it_and_its_store_fit_the_step(rotated, harbor):
+    event = {"Step": "createSecret", "SecretId": rotated.secret_id,
+             "ClientRequestToken": str(uuid.uuid4())}
+    with pytest.raises(RotationFailed, match="not enough time left in the step for a renewal"):
+        rotated.app.run(event, LocalContext(timeout_ms=5_000), local=True)
+    assert harbor.requests == [], "a renewal began that its store could not follow"

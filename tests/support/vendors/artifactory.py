@@ -31,7 +31,9 @@ class ArtifactoryStandIn(VendorStandIn):
         self._ids = (f"tok-{n:04d}" for n in itertools.count(1))
         self.logins = {next(self._ids): Login(USERNAME, new_secret("jfrog-token")) for _ in "ab"}
         self.created: list[dict] = []
+        self.subjects: dict[str, str] = {}
         self.routes = [route("POST", r"/access/api/v1/tokens", self._create),
+                       route("GET", r"/access/api/v1/tokens/([\w-]+)", self._get),
                        route("DELETE", r"/access/api/v1/tokens/([\w-]+)", self._revoke)]
 
     def admin_value(self) -> str:
@@ -39,6 +41,22 @@ class ArtifactoryStandIn(VendorStandIn):
 
     def block(self, **extra):
         return super().block(username=USERNAME, tokens=self.ids(), **extra)
+
+    def foreign_id(self):
+        """A token of another user (an admin's, say)."""
+        token_id = next(self._ids)
+        self.logins[token_id] = Login("admin", new_secret("jfrog-admin-token"))
+        self.subjects[token_id] = "admin"
+        return token_id
+
+    def _get(self, request, token_id):
+        no_body(request)
+        if token_id not in self.logins:
+            return answer({"errors": [{"code": "NOT_FOUND", "message": "Token not found"}]}, 404)
+        user = self.subjects.get(token_id, USERNAME)
+        return answer({"token_id": token_id, "subject": f"jfac@01abcdef/users/{user}",
+                       "expiry": 1900000000, "issued_at": 1800000000, "issuer": "jfac@01abcdef",
+                       "description": "", "refreshable": False})
 
     def admitted(self, request) -> bool:
         return bearer_of(request) == self.token

@@ -37,13 +37,33 @@ class DockerHubStandIn(VendorStandIn):
         self.created: list[dict] = []
         self.routes = [route("POST", r"/v2/auth/token", self._sign_in),
                        route("POST", rf"/v2/orgs/{ORG}/access-tokens", self._create),
+                       route("GET", rf"/v2/orgs/{ORG}/access-tokens/([\w-]+)", self._get),
                        route("DELETE", rf"/v2/orgs/{ORG}/access-tokens/([\w-]+)", self._delete)]
+        self.resources: dict[str, list] = {}
 
     def admin_value(self) -> str:
         return json.dumps({"username": self.owner.username, "password": self.owner.password})
 
     def block(self, **extra):
         return super().block(organization=ORG, tokens=self.ids(), **extra)
+
+    def foreign_id(self):
+        """A token that may push."""
+        token_id = str(uuid.uuid4())
+        self.logins[token_id] = Login(ORG, new_secret("dockerhub-push-oat"))
+        self.resources[token_id] = [{"type": "TYPE_REPO", "path": f"{ORG}/trainer",
+                                     "scopes": ["scope-image-pull", "scope-image-push"]}]
+        return token_id
+
+    def _get(self, request, token_id):
+        no_body(request)
+        if token_id not in self.logins:
+            return answer({"detail": "Not found"}, 404)
+        resources = self.resources.get(token_id, [{"type": "TYPE_REPO", "path": f"{ORG}/trainer",
+                                                   "scopes": ["scope-image-pull"]}])
+        return answer({"id": token_id, "label": "x", "created_by": "owner", "is_active": True,
+                       "created_at": "2026-12-01T10:00:00Z", "expires_at": None,
+                       "last_used_at": None, "resources": resources})
 
     def admitted(self, request) -> bool:
         return request.path == "/v2/auth/token" or bearer_of(request) in self.bearers

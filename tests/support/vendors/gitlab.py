@@ -27,14 +27,33 @@ class GitLabStandIn(VendorStandIn):
         self.families_revoked: list[int] = []
         self.expiries: list[str] = []
         self.by_hand: set[int] = set()
+        self.scopes: dict[int, list[str]] = {}
         self.routes = [route("POST", rf"/api/v4/projects/{PROJECT}/access_tokens/(\d+)/rotate",
-                             self._rotate)]
+                             self._rotate),
+                       route("GET", rf"/api/v4/projects/{PROJECT}/access_tokens/(\d+)", self._get)]
 
     def admin_value(self) -> str:
         return self.token
 
     def block(self, **extra):
         return super().block(project=PROJECT, tokens=self.ids(), **extra)
+
+    def foreign_id(self):
+        """A project token that may push and call the API."""
+        token_id = next(self._ids)
+        self.logins[token_id] = Login("any", new_secret("gitlab-push-token"))
+        self.family[token_id] = token_id
+        self.scopes[token_id] = ["api", "write_registry"]
+        return token_id
+
+    def _get(self, request, token_id):
+        known = int(token_id)
+        if known not in self.family:
+            return answer({"message": "404 Not Found"}, 404)
+        return answer({"id": known, "name": "broker-puller", "revoked": known not in self.logins,
+                       "active": known in self.logins, "created_at": "2026-12-01T10:00:00.000Z",
+                       "scopes": self.scopes.get(known, ["read_registry"]), "user_id": 900,
+                       "last_used_at": None, "expires_at": None, "access_level": 20})
 
     def admitted(self, request) -> bool:
         return request.headers.get("private-token") == self.token

@@ -37,6 +37,12 @@ class HarborStandIn(VendorStandIn):
     def block(self, **extra):
         return super().block(robots=[7, 8], **extra)
 
+    def foreign_id(self):
+        """Another team's push robot, which the admin may also manage."""
+        self.names[99] = "robot$otherteam+pusher"
+        self.logins[99] = Login(self.names[99], new_secret("harbor-robot-99"))
+        return 99
+
     def admitted(self, request) -> bool:
         return basic_of(request) == (self.admin.username, self.admin.password)
 

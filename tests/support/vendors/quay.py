@@ -24,6 +24,10 @@ class QuayStandIn(VendorStandIn):
     def block(self, **extra):
         return super().block(organization=self.org, robots=["puller_a", "puller_b"], **extra)
 
+    def foreign_id(self):
+        self.logins["pusher"] = Login(f"{self.org}+pusher", new_secret("quay-pusher"))
+        return "pusher"
+
     def admitted(self, request) -> bool:
         return bearer_of(request) == self.token
 
