@@ -23,6 +23,7 @@ KNOWN = {
     "env": "backends.env:EnvBackend",
     "ecr": "backends.ecr:EcrBackend",
     "gar": "backends.gar:GarBackend",
+    "artifactory": "backends.artifactory:ArtifactoryBackend",
 }
 
 

@@ -125,6 +125,20 @@ class Backend:
         return None
 
     @classmethod
+    def signed_identities(cls, settings: Any) -> list[tuple[str, str]]:
+        """``(AWS identity, receiver host)`` for each signed ``sts:GetCallerIdentity`` these
+        settings send (it proves that identity for 15 minutes to whoever holds it): the
+        framework refuses one identity's proof going to two receivers, since either could
+        replay it to the other (:mod:`broker.identity`)."""
+        return []
+
+    @classmethod
+    def scoping(cls, settings: Any) -> str | None:
+        """For a backend that mints: what its logins are limited to, or why they cannot be
+        (``broker plan`` says it); None for a stored login, which has its own rights."""
+        return None
+
+    @classmethod
     def deploy_notes(cls, settings: Any) -> list[str]:
         """What a deployment needs besides the derived IAM statements (said by plan, iam-policy)."""
         return []
@@ -235,6 +249,18 @@ class Backend:
                 return self.error(cls, problem.format(detail=exc), hint)
         return self.error(BackendUnavailable, f"unexpected {type(exc).__name__} from the store",
                           "Retry; if it persists, check the store's health")
+
+    def signing_identity(self, role_arn: str | None, region: str | None) -> tuple[Any, str]:
+        """The frozen AWS credentials to sign with (the function's, or ``role_arn``'s) and the
+        region to sign for (``region``, else the function's)."""
+        assert self.deps.aws is not None, "signing needs the function's AWS clients"
+        credentials = self.deps.aws.session(role_arn).get_credentials()
+        region = region or self.deps.aws.region()
+        if credentials is None or not region:
+            missing = "AWS credentials" if credentials is None else "an AWS region"
+            raise self.error(ConfigError, f"the function has no {missing} to sign with",
+                             "Set `region` in the backend block, or run where AWS_REGION is set")
+        return credentials.get_frozen_credentials(), region
 
     def error(self, cls: type[BrokerError], problem: str, hint: str,
               reference: str | None = None) -> BrokerError:

@@ -66,6 +66,11 @@ class EcrBackend(AwsBackend):
         return chain.then(f"ecr-token:{chain.served.key}", f"an ECR token of {chain.served.label}")
 
     @classmethod
+    def scoping(cls, settings: EcrSettings) -> str:
+        return (f"pull only, on {', '.join(settings.repositories)}: the token carries the "
+                "asking role's grants, which name exactly those")
+
+    @classmethod
     def deploy_notes(cls, settings: EcrSettings) -> list[str]:
         if not settings.role_arn:
             return []

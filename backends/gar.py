@@ -128,6 +128,11 @@ class GarBackend(Backend):
         return chain
 
     @classmethod
+    def scoping(cls, settings: GarSettings) -> str:
+        return ("reading only (cloud-platform.read-only, the narrowest scope Artifact Registry "
+                "takes); which repositories is the principal's roles/artifactregistry.reader")
+
+    @classmethod
     def describe(cls, settings: GarSettings) -> str:
         who = f" as {settings.service_account}" if settings.service_account else ""
         return f"workload identity provider {settings.audience}{who}"
@@ -199,15 +204,7 @@ class GarBackend(Backend):
 
     def aws_identity(self) -> tuple[Any, str]:
         """The frozen AWS credentials to sign with, and the region to sign for."""
-        assert self.deps.aws is not None, "gar signs with the function's AWS identity"
-        session = self.deps.aws.session(self.settings.role_arn)
-        credentials = session.get_credentials()
-        region = self.settings.region or self.deps.aws.region()
-        if credentials is None or not region:
-            missing = "AWS credentials" if credentials is None else "an AWS region"
-            raise self.error(ConfigError, f"the function has no {missing} to sign with",
-                             "Set `region` in the backend block, or run where AWS_REGION is set")
-        return credentials.get_frozen_credentials(), region
+        return self.signing_identity(self.settings.role_arn, self.settings.region)
 
     def translate(self, exc: Exception) -> BrokerError:
         import google.auth.exceptions as google

@@ -117,6 +117,17 @@ class VaultBackend(Backend):
                 f"auth role '{settings.auth.role or 'NAME'}'"]
 
     @classmethod
+    def signed_identities(cls, settings: VaultSettings) -> list[tuple[str, str]]:
+        """An aws login sends the function's signed identity to Vault."""
+        from urllib.parse import urlsplit
+
+        from broker.identity import aws_role
+
+        if settings.auth.method != "aws":
+            return []
+        return [(aws_role(None).key, (urlsplit(settings.address).hostname or "").lower())]
+
+    @classmethod
     def network_hosts(cls, settings: VaultSettings) -> list[tuple[str, str]]:
         from urllib.parse import urlsplit
 

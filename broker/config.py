@@ -187,9 +187,10 @@ def _registries(raw_registries: dict, defaults: Defaults, environ: Mapping[str, 
 def _across_registries(parsed: dict[str, Registry]) -> schema.Problems:
     """The identity rule across every registry whose login is minted (broker.identity), for
     built-in backends and plugins alike; a minting backend that declares nothing is refused."""
-    minted, problems = [], []
+    minted, problems, signed = [], [], []
     for name, registry in parsed.items():
         cls = backends.backend_class(registry.backend_type)
+        signed.append((name, cls.signed_identities(registry.backend)))
         chain = cls.minting(registry.backend, registry.host)
         if chain is not None:
             minted.append((name, chain))
@@ -198,11 +199,13 @@ def _across_registries(parsed: dict[str, Registry]) -> schema.Problems:
                              "backend mints logins but declares no identity it mints through "
                              "(Backend.minting), so it cannot be kept apart from other "
                              "registries; fix the backend (docs/plugins.md)"))
-    if minted:
+    if minted or any(proofs for _, proofs in signed):
         from broker import identity
 
         problems += [(f"registries.{name}.backend", message)
                      for name, message in identity.problems(minted)]
+        problems += [(f"registries.{name}.backend", message)
+                     for name, message in identity.proof_problems(signed)]
     return problems
 
 

@@ -89,3 +89,25 @@ def _message(name: str, other: str, identity: Identity) -> str:
             f"served a login that acts as it: an invoker of one alias could obtain the other's "
             f"login. Give each registry its own identity (its own role_arn, service_account or "
             f"client)")
+
+
+def proof_problems(signed: Iterable[tuple[str, list[tuple[str, str]]]]) -> list[tuple[str, str]]:
+    """``(registry, problem)`` for a signed proof of an AWS identity (``sts:GetCallerIdentity``)
+    that goes to a host another registry's proof of the same identity does not: either host
+    could replay what it received to the other for 15 minutes and be served that registry's
+    login. ``signed`` is ``(registry, [(identity key, receiver host)])`` in file order."""
+    receivers: dict[str, tuple[str, str]] = {}
+    found = []
+    for name, proofs in signed:
+        for key, host in proofs:
+            first = receivers.setdefault(key, (name, host))
+            if first[1] != host:
+                found.append((name, f"'{name}' sends a signed proof of {_label(key)} to {host}, "
+                                    f"and '{first[0]}' sends one to {first[1]}: either could "
+                                    "replay it to the other; sign as another role_arn for one"))
+                break
+    return found
+
+
+def _label(key: str) -> str:
+    return "the function's own role" if key == "aws-role:(function)" else key.split(":", 1)[1]

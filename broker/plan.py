@@ -21,19 +21,37 @@ def plan(config: Config, *, stage: str = "dev", region: str | None = None,
     """One entry per registry, in file order."""
     function = (f"arn:aws:lambda:{region or '${AWS::Region}'}:{account or '${AWS::AccountId}'}:"
                 f"function:{service}-{stage}-broker")
-    return [_entry(facts, function, region, account)
+    role = (f"arn:aws:iam::{account or '${AWS::AccountId}'}:role/{service}-{stage}-"
+            f"{region or '${AWS::Region}'}-lambdaRole")
+    return [_entry(facts, function, role, region, account)
             for facts in deployment.model(config).registries]
 
 
-def _entry(facts: deployment.Facts, function: str, region: str | None,
+def _entry(facts: deployment.Facts, function: str, role: str, region: str | None,
            account: str | None) -> dict[str, Any]:
+    import backends
+
     registry = facts.registry
+    cls = backends.backend_class(registry.backend_type)
     grants = iam.render(iam.statements(facts.grants), region, account)["Statement"]
+    minted = {}
+    chain = cls.minting(registry.backend, registry.host) if cls.mints else None
+    if chain is not None:
+        root = chain.through[0]
+        minted = {"mints_as": role if root.key == "aws-role:(function)" else root.label,
+                  "scope": cls.scoping(registry.backend) or "not declared by the backend: "
+                                                               "assume the identity's own rights"}
+    return {**_fields(registry, facts, function, grants), **minted,
+            "rotation": _rotation(facts, region, account)}
+
+
+def _fields(registry: Any, facts: deployment.Facts, function: str,
+            grants: list[dict[str, Any]]) -> dict[str, Any]:
     return {"registry": registry.name, "host": registry.host,
             "alias_arn": f"{function}:{registry.name}", "invokers": list(registry.invokers),
             "grants": [f"{', '.join(g['Action'])} on {', '.join(g['Resource'])}" for g in grants],
             "backend": registry.backend_type, "reference": facts.reference,
-            "notes": list(facts.notes), "rotation": _rotation(facts, region, account)}
+            "notes": list(facts.notes)}
 
 
 def _rotation(facts: deployment.Facts, region: str | None,
@@ -67,6 +85,8 @@ def table(entries: list[dict[str, Any]]) -> str:
                   f"  alias ARN:  {entry['alias_arn']}",
                   f"  invokers:   {invokers}",
                   f"  login from: {entry['backend']} {entry['reference']}",
+                  *([f"  mints as:   {entry['mints_as']}", f"  scope:      {entry['scope']}"]
+                    if "mints_as" in entry else []),
                   f"  grants:     {grants[0]}", *(f"              {g}" for g in grants[1:]),
                   *(f"  note:       {note}" for note in entry["notes"]),
                   *_rotation_lines(raw["rotation"]), ""]

@@ -54,6 +54,14 @@ PRESETS: dict[str, Preset] = {
                   "      audience: //iam.googleapis.com/projects/123456789012/locations/global/"
                   "workloadIdentityPools/aws/providers/broker\n"
                   "      service_account: puller@my-project.iam.gserviceaccount.com   # optional\n"),
+    "artifactory-passwordless": Preset(
+        "JFrog Artifactory without a password: a token minted from the function's own AWS "
+        "identity (Artifactory 7.90.10+; map the role first: broker plan says how)",
+        "mycompany.jfrog.io", (), "", "REPOSITORY/IMAGE",
+        "      type: artifactory\n"
+        "      url: https://mycompany.jfrog.io   # the JFrog platform (tokens come from here)\n"
+        "      region: us-east-1                 # the STS region the identity is signed for\n"
+        "      expires_in: 3600                  # seconds; refreshed after half of it\n"),
 }
 
 HEADER = """\

@@ -36,3 +36,37 @@ def test_plan_table_and_invokers(capsys, tmp_path):
     assert "team (team.example)" in out
     assert "function:registry-broker-dev-broker:team" in out
     assert "invokers:   arn:aws:iam::123456789012:role/Trainer" in out
+
+
+def test_a_passwordless_artifactory_says_what_to_map_and_prints_the_role():
+    from broker.config import parse_config
+    from broker.plan import plan, table
+
+    config = parse_config({"registries": {"jfrog": {"host": "acme.jfrog.io", "backend": {
+        "type": "artifactory", "url": "https://acme.jfrog.io"}}}}, "t")
+    entry, = plan(config, stage="prod", region="eu-west-1", account="123456789012")
+    assert entry["mints_as"] == "arn:aws:iam::123456789012:role/registry-broker-prod-eu-west-1-lambdaRole"
+    assert entry["scope"].startswith("cannot scope")
+    assert "PUT https://acme.jfrog.io/access/api/v1/aws/iam_role" in entry["notes"][0]
+    assert "  mints as:   arn:aws:iam::123456789012:role/" in table([entry])
+
+
+def test_plan_says_what_each_minted_login_is_scoped_to():
+    from broker.config import parse_config
+    from broker.plan import plan
+
+    config = parse_config({"registries": {
+        "ecr": {"host": "123456789012.dkr.ecr.us-east-1.amazonaws.com", "backend": {
+            "type": "ecr", "repositories": ["team/trainer"],
+            "role_arn": "arn:aws:iam::123456789012:role/puller"}},
+        "gar": {"host": "us-docker.pkg.dev", "backend": {
+            "type": "gar", "audience": "//iam.googleapis.com/projects/1/locations/global/"
+                                       "workloadIdentityPools/p/providers/q"}},
+        "stored": {"host": "r.example", "backend": {"type": "secretsmanager", "secret_id": "s"}},
+    }}, "t")
+    scopes = {e["registry"]: e.get("scope") for e in plan(config)}
+    assert scopes["ecr"].startswith("pull only, on team/trainer")
+    assert scopes["gar"].startswith("reading only (cloud-platform.read-only")
+    assert scopes["stored"] is None
+    assert {e["registry"]: e.get("mints_as") for e in plan(config)}["ecr"] == \
+        "role arn:aws:iam::123456789012:role/puller"

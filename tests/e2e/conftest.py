@@ -101,6 +101,18 @@ def google(aws, moto, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def jfrog(aws, moto, tmp_path_factory):
+    """JFrog's AWS token exchange on loopback, verifying the signed identity with moto's STS
+    and trusting one moto IAM user; it mints ``jfrog.minted``."""
+    from tests.support.jfrog import JFrogStandIn
+
+    stand_in = JFrogStandIn(tmp_path_factory.mktemp("jfrog"), aws, moto)
+    stand_in.mint(leaks.secret("jfrog-token"))
+    yield stand_in
+    stand_in.down()
+
+
+@pytest.fixture(scope="session")
 def azure(tmp_path_factory):
     """Entra ID and an ACR token exchange on loopback, for the example plugin."""
     from tests.support.azure import AcrStandIns
@@ -111,7 +123,7 @@ def azure(tmp_path_factory):
     stand_ins.down()
 
 
-def _registry_blocks(registries, openbao_url: str, google, azure) -> dict:
+def _registry_blocks(registries, openbao_url: str, google, azure, jfrog) -> dict:
     def sm(secret_id: str) -> dict:
         return {"type": "secretsmanager", "secret_id": f"e2e/{secret_id}"}
 
@@ -128,6 +140,7 @@ def _registry_blocks(registries, openbao_url: str, google, azure) -> dict:
         "missing": {"host": "missing.example", "backend": sm("no-such-secret")},
         "gar": {"host": google.host, "backend": google.backend()},
         "acr": {"host": azure.host, "backend": azure.backend()},
+        "artifactory": {"host": jfrog.host, "backend": jfrog.backend()},
         "enforced": checked(registries.token, "reader", "enforce"),
     }
     for kind in ("token", "basic"):
@@ -151,12 +164,12 @@ def _aws_env(store_proxy) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def deployed(stores, registries, openbao, store_proxy, google, azure,
+def deployed(stores, registries, openbao, store_proxy, google, azure, jfrog,
              tmp_path_factory) -> Deployment:
     """broker.yml with every backend (the ACR plugin's too) and the registries, packaged for
     this machine."""
     logins, token = stores
-    config = {"registries": _registry_blocks(registries, openbao.url, google, azure)}
+    config = {"registries": _registry_blocks(registries, openbao.url, google, azure, jfrog)}
     return _deploy(config, tmp_path_factory.mktemp("e2e-packaged"), _aws_env(store_proxy), logins,
                    "--env", f"E2E_VAULT_TOKEN={token}",
                    "--env", f"ACR_CLIENT_SECRET={azure.secret_value}")

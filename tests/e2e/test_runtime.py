@@ -40,6 +40,16 @@ def test_gar_mints_with_the_vendored_google_auth(lambda_tools, deployed, google)
     assert_clean(runtime)
 
 
+def test_artifactory_mints_from_the_functions_signed_identity(lambda_tools, deployed, jfrog):
+    """botocore's signer, from the runtime, signs GetCallerIdentity; the JFrog stand-in has AWS
+    (moto, IAM authentication on) verify it, then mints the mapped user's token."""
+    with deployed.run(lambda_tools, "artifactory", **jfrog.environment) as runtime:
+        assert served(runtime.invoke({})) == ("svc-puller", jfrog.minted)
+    assert jfrog.replays[-1] == 200 and jfrog.wrong == []
+    assert 3500 < runtime.log_lines()[-1]["expires_in_s"] <= 3600
+    assert_clean(runtime)
+
+
 def test_the_acr_plugin_is_found_by_entry_point_and_mints_with_the_vendored_msal(
         lambda_tools, deployed, azure):
     """The plugin's code and dist-info from the zip, msal and its cryptography vendored."""
