@@ -82,6 +82,11 @@ class AcrBackend(Backend):
         return f"Entra ID app {settings.client_id} in tenant {settings.tenant_id}"
 
     @classmethod
+    def scoping(cls, settings: AcrSettings) -> str:
+        return ("cannot scope: the served refresh token carries the app's roles on the "
+                "registry; give the app AcrPull only")
+
+    @classmethod
     def network_hosts(cls, settings: AcrSettings) -> list[tuple[str, str]]:
         """Entra ID's host: deploy/build.py refuses a loopback one."""
         from urllib.parse import urlsplit
