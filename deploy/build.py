@@ -67,6 +67,7 @@ def _build(args: argparse.Namespace) -> int:
     check_own_role(model, Path(args.serverless), args.stage, args.region)
     extra_env = function_environment(args.env)
     check_reachable(model, extra_env, args.allow_loopback, args.called_as)
+    check_rotation_regions(model, args.region)
     for warning in region_warnings(model, args.region):
         print(f"warning: {warning}", file=sys.stderr)
     for note in reach.notes(model):
@@ -270,6 +271,16 @@ def _local(host: str, allow_loopback: bool = False) -> bool:
     except ValueError:
         return False
     return ip.is_link_local or (ip.is_loopback and not allow_loopback)
+
+
+def check_rotation_regions(model: Deployment, deploy_region: str) -> None:
+    """Secrets Manager invokes a rotation function in the secret's own region only."""
+    elsewhere = [facts.name for facts in model.registries
+                 if facts.rotation and facts.region and facts.region != deploy_region]
+    if elsewhere:
+        raise BuildError(f"registries {', '.join(elsewhere)} rotate a secret outside the "
+                         f"stage's region {deploy_region}: Secrets Manager rotates a secret "
+                         "only with a function in its own region; deploy a stage there for it")
 
 
 def region_warnings(model: Deployment, deploy_region: str) -> list[str]:

@@ -73,12 +73,22 @@ class RotationApp:
               fields: dict, local: bool) -> str:
         from broker.rotation import steps
 
-        client = self.aws.client("secretsmanager", timeout=steps.STORE_TIMEOUT)
-        described = describe(client, secret_id)
+        client, described = self._described(secret_id, steps.STORE_TIMEOUT)
         registry = registry_for(self.config(), described)
         fields.update(registry=registry.name, rotator=registry.rotation.type,
                       secret=described["ARN"])
         return steps.run(step, described, token, self.context(registry, client, deadline, local))
+
+    def _described(self, secret_id: str, timeout: float) -> tuple[Any, dict]:
+        """A Secrets Manager client and the secret's DescribeSecret (no region, no
+        credentials: a BrokerError saying so)."""
+        region = secret_id.split(":")[3] if secret_id.startswith("arn:") and \
+            secret_id.count(":") >= 6 else None  # an ARN names the secret's region
+        try:
+            client = self.aws.client("secretsmanager", region=region or None, timeout=timeout)
+        except Exception as exc:
+            raise _aws_error(exc, secret_id) from None
+        return client, describe(client, secret_id)
 
     def context(self, registry: Registry, client: Any, deadline: Deadline,
                 local: bool = False) -> Any:
@@ -111,16 +121,18 @@ def _event(event: Any) -> tuple[str, str, str]:
 
 def describe(client: Any, secret_id: str) -> dict:
     """DescribeSecret's answer; AWS errors as BrokerErrors naming the secret."""
-    from broker import aws as aws_errors
-
     try:
         return client.describe_secret(SecretId=secret_id)
     except Exception as exc:
-        error = aws_errors.translate(exc, lambda cls, problem, hint: cls(
-            problem, backend="rotation secretsmanager", reference=secret_id[:2048], hint=hint))
-        if error is None:
-            raise
-        raise error from None
+        raise _aws_error(exc, secret_id) from None
+
+
+def _aws_error(exc: Exception, secret_id: str) -> Exception:
+    from broker import aws as aws_errors
+
+    error = aws_errors.translate(exc, lambda cls, problem, hint: cls(
+        problem, backend="rotation secretsmanager", reference=secret_id[:2048], hint=hint))
+    return error or exc
 
 
 def registry_for(config: Config, described: dict) -> Registry:

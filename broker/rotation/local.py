@@ -60,8 +60,9 @@ class Workstation:
         """Run the four steps; the lines say what each did. Refuses while another runs."""
         self._refuse_if_running()
         token, lines = str(uuid.uuid4()), []
+        arn = describe(self.client, self.registry.backend.secret_id)["ARN"]  # names its region
         for step in STEPS:
-            done = self.app.run({"Step": step, "SecretId": self.registry.backend.secret_id,
+            done = self.app.run({"Step": step, "SecretId": arn,
                                  "ClientRequestToken": token}, _StepBudget(), local=True)
             lines.append(f"{step}: {done['outcome']}")
         return lines

@@ -147,3 +147,13 @@ def test_the_rotations_ca_bundle_is_shipped_and_pointed_at(tmp_path):
         packaged = json.loads(archive.read("broker.json"))
         shipped = packaged["registries"]["harbor"]["rotation"]["ca_bundle"]
         assert shipped.startswith("ca/") and archive.read(shipped) == ca.read_bytes()
+
+
+def test_a_rotated_secret_in_another_region_is_refused(tmp_path):
+    from tests.support.packaging import build
+
+    registry = {**ROTATED, "backend": {"type": "secretsmanager", "secret_id": "prod/r",
+                                       "region": "eu-west-1"}}
+    built = build({"registries": {"harbor": registry}}, tmp_path, "--region", "us-east-1")
+    assert built.returncode == 2
+    assert "rotate a secret outside the stage's region us-east-1" in built.stderr

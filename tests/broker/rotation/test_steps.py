@@ -220,3 +220,15 @@ def test_a_renewal_starts_only_when_it_and_its_store_fit_the_step(rotated, harbo
     with pytest.raises(RotationFailed, match="not enough time left in the step for a renewal"):
         rotated.app.run(event, LocalContext(timeout_ms=5_000), local=True)
     assert harbor.requests == [], "a renewal began that its store could not follow"
+
+
+def test_no_aws_region_is_a_clear_error(rotated, monkeypatch):
+    from broker.aws import AwsClients
+    from broker.errors import BackendUnavailable
+
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    rotated.app.aws = AwsClients(endpoint_url="http://127.0.0.1:9")
+    with pytest.raises(BackendUnavailable, match="no valid AWS region is configured"):
+        rotated.step("createSecret", str(uuid.uuid4()), local=True)
