@@ -362,3 +362,11 @@ def _arn_regions(settings: Any) -> list[tuple[str, str]]:
         if len(parts) > 3 and parts[3]:
             found.append((f.name, parts[3]))
     return found
+
+
+def signer_grants(role_arn: str | None) -> list[Any]:
+    """What signing ``sts:GetCallerIdentity`` needs: nothing as the function's own identity,
+    ``sts:AssumeRole`` on ``role_arn`` to sign as that role (``gar``, ``artifactory``)."""
+    from broker import grants
+
+    return [grants.Grant(grants.ASSUME, role_arn)] if role_arn else []

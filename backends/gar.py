@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from backends.base import Backend
+from backends.base import Backend, signer_grants
 from broker import aws, schema
 from broker.aws import REGION, ROLE_ARN
 from broker.errors import AccessDenied, BackendUnavailable, BrokerError, ConfigError, SecretNotFound
@@ -104,11 +104,7 @@ class GarBackend(Backend):
 
     @classmethod
     def iam_grants(cls, settings: GarSettings) -> list[Any]:
-        """None for the function's own identity (signing GetCallerIdentity needs no permission);
-        ``sts:AssumeRole`` on ``role_arn`` when it signs as that role."""
-        from broker import grants
-
-        return [grants.Grant(grants.ASSUME, settings.role_arn)] if settings.role_arn else []
+        return signer_grants(settings.role_arn)
 
     @classmethod
     def minting(cls, settings: GarSettings, host: str) -> Minting:

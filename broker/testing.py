@@ -400,28 +400,10 @@ class MintedContract:
         assert not leaks_in(logged), f"DEBUG logs carry {leaks_in(logged)}"
 
     def test_refreshed_once_half_its_life_has_passed(self, store, clock, log_lines):
-        store.mint(secret("minted"))
-        app = make_app(store, clock, cache_ttl=86400, expiry_skew=300)
-        invoke(app)
-        clock.advance(store.lifetime / 2 - 1)
-        invoke(app)
-        assert log_lines()[-1]["source"] == "cache"
-        store.mint(secret("minted"))
-        clock.advance(2)
-        invoke(app)
-        assert log_lines()[-1]["source"] == "backend"
+        _refreshed_at(store.lifetime / 2, store, clock, log_lines)
 
     def test_cached_until_a_skew_before_its_expiry(self, store, clock, log_lines):
-        store.mint(secret("minted"))
-        app = make_app(store, clock, cache_ttl=86400, expiry_skew=300, refresh_fraction=1)
-        invoke(app)
-        clock.advance(store.lifetime - 301)
-        invoke(app)
-        assert log_lines()[-1]["source"] == "cache"
-        store.mint(secret("minted"))
-        clock.advance(2)
-        invoke(app)
-        assert log_lines()[-1]["source"] == "backend"
+        _refreshed_at(store.lifetime - 300, store, clock, log_lines, refresh_fraction=1)
 
     def test_never_served_past_its_expiry(self, store, clock, log_lines):
         store.mint(secret("minted"))
@@ -444,6 +426,21 @@ class MintedContract:
         store.down()
         expect_error(make_app(store, clock), BackendUnavailable, store)
         store.up()
+
+
+def _refreshed_at(seconds: float, store: Store, clock: Any, log_lines: Any,
+                  **registry: Any) -> None:
+    """Served from the cache until ``seconds`` after it was minted, then minted again."""
+    store.mint(secret("minted"))
+    app = make_app(store, clock, cache_ttl=86400, expiry_skew=300, **registry)
+    invoke(app)
+    clock.advance(seconds - 1)
+    invoke(app)
+    assert log_lines()[-1]["source"] == "cache"
+    store.mint(secret("minted"))
+    clock.advance(2)
+    invoke(app)
+    assert log_lines()[-1]["source"] == "backend"
 
 
 class RotatorContract:

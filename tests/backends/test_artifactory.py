@@ -151,3 +151,13 @@ def test_the_url_must_be_https_without_user_or_query():
         with pytest.raises(ConfigError, match="JFrog platform's https:// URL"):
             parse_config({"registries": {"a": {"host": "a.example", "backend": {
                 "type": "artifactory", "url": url}}}}, "t")
+
+
+def test_another_host_named_in_the_answer_is_never_contacted(store, clock, scripted):
+    elsewhere = scripted("127.0.0.2")
+    answer = {"access_token": "tok", "username": "svc-puller", "expires_in": 3600,
+              "token_type": "Bearer", "refresh_url": f"https://127.0.0.2:{elsewhere.port}/x"}
+    store.server.on("/access/api/v1/aws/token", json_body(
+        json.dumps(answer), extra=[("Location", f"https://127.0.0.2:{elsewhere.port}/")]))
+    assert invoke(make_app(store, clock))["Credentials"]["Username"] == "svc-puller"
+    assert elsewhere.requests == []

@@ -16,13 +16,11 @@ import secrets
 import time
 from urllib.parse import parse_qs, unquote
 
-import botocore.session
-import requests
-
 from backends import gar
 from broker.aws import AwsClients
 from broker.testing import MintingStore, secret
 from tests.support.scripted import ScriptedServer, json_body
+from tests.support.sts import iam_user, verified_caller
 from tests.support.tls import TestCA
 
 PROJECT_NUMBER = "123456789012"
@@ -35,38 +33,6 @@ PULL_SCOPE = "https://www.googleapis.com/auth/cloud-platform.read-only"  # Artif
 IMPERSONATING_SCOPES = {IAM_SCOPE, CLOUD_PLATFORM}
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 GET_CALLER_IDENTITY = "https://sts.us-east-1.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15"
-
-
-def iam_user(admin, moto) -> tuple[str, botocore.session.Session]:
-    """A new IAM user in moto: its ARN and a botocore session signing as it."""
-    iam, name = admin("iam"), f"gar-signer-{secrets.token_hex(4)}"
-    arn = iam.create_user(UserName=name)["User"]["Arn"]
-    iam.put_user_policy(UserName=name, PolicyName="whoami", PolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:GetCallerIdentity",
-                                                "Resource": "*"}]}))
-    key = iam.create_access_key(UserName=name)["AccessKey"]
-    session = botocore.session.Session()
-    session.set_credentials(key["AccessKeyId"], key["SecretAccessKey"])
-    return arn, session
-
-
-@contextlib.contextmanager
-def signing_the_raw_body():
-    """moto checks a signature over the parsed query when a POST's body is empty (its
-    botocore clients never send one so); AWS, over the empty body google-auth signed."""
-    from moto.iam.access_control import IAMRequestBase
-
-    original = IAMRequestBase._create_aws_request
-
-    def create(self):
-        request = original(self)
-        request.data = self._body
-        return request
-    IAMRequestBase._create_aws_request = create
-    try:
-        yield
-    finally:
-        IAMRequestBase._create_aws_request = original
 
 
 class GoogleStandIns(MintingStore):
@@ -160,16 +126,9 @@ class GoogleStandIns(MintingStore):
         return self._replay(headers)
 
     def _replay(self, headers: dict) -> str | None:
-        from moto.core.authorization import enable_iam_authentication
-
-        with enable_iam_authentication(), signing_the_raw_body():
-            answer = requests.post(f"{self.moto.url}/?Action=GetCallerIdentity&Version=2011-06-15",
-                                   headers=headers, timeout=10)
-        self.replays.append(answer.status_code)
-        if answer.status_code != 200:
-            return None
-        text = answer.text
-        return text.split("<Arn>", 1)[1].split("</Arn>", 1)[0]
+        status, caller = verified_caller(self.moto, "POST", headers)
+        self.replays.append(status)
+        return caller
 
     # IAM Credentials: projects.serviceAccounts.generateAccessToken
     def _impersonate(self, request):

@@ -16,12 +16,10 @@ import json
 import secrets
 from urllib.parse import parse_qs, urlsplit
 
-import requests
-
 from broker.aws import AwsClients
 from broker.testing import MintingStore
-from tests.support.google import iam_user
 from tests.support.scripted import ScriptedServer, json_body
+from tests.support.sts import iam_user, verified_caller
 from tests.support.tls import TestCA
 
 SIGNED = ("authorization", "x-amz-date", "x-amz-security-token")
@@ -103,37 +101,8 @@ class JFrogStandIn(MintingStore):
 
     def _verified_caller(self, headers: dict) -> str | None:
         """The ARN AWS (moto, IAM authentication on) answers for the replayed signed headers."""
-        from moto.core.authorization import enable_iam_authentication
-
         replayed = {name: headers[name] for name in SIGNED if name in headers}
         replayed["host"] = "sts.us-east-1.amazonaws.com"
-        with enable_iam_authentication(), signing_the_query():
-            answer = requests.get(f"{self.moto.url}/?Action=GetCallerIdentity&Version=2011-06-15",
-                                  headers=replayed, timeout=10)
-        self.replays.append(answer.status_code)
-        if answer.status_code != 200:
-            return None
-        return answer.text.split("<Arn>", 1)[1].split("</Arn>", 1)[0]
-
-
-@contextlib.contextmanager
-def signing_the_query():
-    """moto checks a GET's signature over a body it rebuilds from the query (its botocore
-    clients never sign a GET so); AWS, over the query string, as botocore signed it here."""
-    from urllib.parse import urlencode
-
-    from moto.iam.access_control import IAMRequestBase
-
-    original = IAMRequestBase._create_aws_request
-
-    def create(self):
-        request = original(self)
-        if self._method == "GET":
-            request.url = f"{self._path.split('?', 1)[0]}?{urlencode(self._data, doseq=True)}"
-            request.data = b""
-        return request
-    IAMRequestBase._create_aws_request = create
-    try:
-        yield
-    finally:
-        IAMRequestBase._create_aws_request = original
+        status, caller = verified_caller(self.moto, "GET", replayed)
+        self.replays.append(status)
+        return caller
