@@ -18,6 +18,10 @@ EXAMPLE = Path(__file__).parents[2] / "examples" / "broker.yml"
 SM = {"type": "secretsmanager", "secret_id": "team/registry"}
 
 
+ROTATION = {"type": "harbor-robot", "schedule": "rate(30 days)", "url": "https://h.example",
+            "admin": {"secretsmanager": "team/harbor-admin"}, "robots": [7, 8]}
+
+
 def registry(**overrides) -> dict:
     return {"registries": {"r": {"host": "r.example", "backend": SM, **overrides}}}
 
@@ -31,8 +35,16 @@ GOOD = [
                       "auth": {"method": "token", "token": {"env": "T"}}}),
     registry(match="r.example/team/*", invokers="arn:aws:iam::123456789012:role/Trainer"),
     {"defaults": {"preflight": "warn", "retries": 0}, "event_selection": False, **registry()},
+    registry(repository="team/app", rotation=ROTATION),
+    registry(backend={"type": "artifactory", "url": "https://acme.jfrog.io"},
+             refresh_fraction=0.25),
 ]
 BAD = [
+    registry(repository="team/app", rotation={**ROTATION, "robots": "7"}),
+    registry(repository="team/app", rotation={**ROTATION, "type": "harbour-robot"}),
+    registry(repository="team/app", rotation={**ROTATION, "admin": "a-literal"}),
+    registry(repository="team/app", rotation={**ROTATION, "url": "http://h.example"}),
+    registry(backend={"type": "artifactory", "url": "https://acme.jfrog.io", "extra": 1}),
     {},
     {"registries": {}},
     {"registries": {"12345": {"host": "r.example", "backend": SM}}},
