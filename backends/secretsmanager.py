@@ -34,7 +34,8 @@ class SecretsManagerBackend(AwsBackend):
         from broker import grants
 
         region = cls.region_of(settings)  # the region it is read in: the grant must be there
-        return [grants.Grant(grants.SECRETS, grants.secret_arn(settings.secret_id, region))]
+        return [grants.read_secret(grants.secret_arn(settings.secret_id, region),
+                                   settings.version_stage)]
 
     @classmethod
     def describe(cls, settings: SecretsManagerSettings) -> str:

@@ -24,10 +24,19 @@ ENCRYPT = ("kms:Decrypt", "kms:GenerateDataKey")
 
 
 class Grant(NamedTuple):
-    """``actions`` on ``resource``: what a backend declares its registry needs."""
+    """``actions`` on ``resource``, only when ``condition`` (``(operator, key, value)``
+    triples) holds: what a backend declares its registry needs."""
 
     actions: tuple[str, ...]
     resource: str
+    condition: tuple[tuple[str, str, str], ...] = ()
+
+
+def read_secret(arn: str, stage: str = "AWSCURRENT") -> Grant:
+    """``GetSecretValue`` on ``arn`` at version stage ``stage`` only: the broker never reads
+    another stage of a secret than the one it serves (a rotation's AWSPENDING, AWSPREVIOUS).
+    A set operator, as Secrets Manager's guide writes it: a version may carry several labels."""
+    return Grant(SECRETS, arn, (("ForAnyValue:StringEquals", "secretsmanager:VersionStage", stage),))
 
 
 class Decrypt(NamedTuple):

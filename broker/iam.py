@@ -34,27 +34,40 @@ def statements(grants: Iterable[Grant | Decrypt],
                config_source: str | None = None) -> list[dict[str, Any]]:
     """The policy statements for ``grants`` (a deployment model's, see
     :mod:`broker.deployment`) and an ``ssm:`` config source: one per set of actions."""
-    by_actions: dict[tuple[str, ...], set[str]] = defaultdict(set)
+    by_actions: dict[tuple[tuple[str, ...], tuple], set[str]] = defaultdict(set)
     decrypt: dict[tuple[str, tuple[str, ...]], set[str]] = defaultdict(set)
     for grant in grants:
         if isinstance(grant, Decrypt):
             decrypt[(grant.key, grant.actions)].add(grant.service)
         else:
-            by_actions[grant.actions].add(grant.resource)
+            by_actions[(grant.actions, grant.condition)].add(grant.resource)
     if config_source and config_source.startswith("ssm:"):
-        by_actions[PARAMETERS].add(parameter_arn(config_source[4:]))
-    found = [{"Sid": _sid(actions), "Effect": "Allow", "Action": list(actions),
-              "Resource": sorted(resources)} for actions, resources in sorted(by_actions.items())]
+        by_actions[(PARAMETERS, ())].add(parameter_arn(config_source[4:]))
+    found = [_statement(actions, condition, resources)
+             for (actions, condition), resources in sorted(by_actions.items())]
     return found + [_decrypt_statement(i, key, actions, services)
                     for i, ((key, actions), services) in enumerate(sorted(decrypt.items()), 1)]
 
 
-def _sid(actions: tuple[str, ...]) -> str:
+def _statement(actions: tuple[str, ...], condition: tuple, resources: set[str]) -> dict[str, Any]:
+    found = {"Sid": _sid(actions, condition), "Effect": "Allow", "Action": list(actions),
+             "Resource": sorted(resources)}
+    if condition:
+        conditions: dict[str, dict[str, str]] = defaultdict(dict)
+        for operator, key, value in condition:
+            conditions[operator][key] = value
+        found["Condition"] = dict(conditions)
+    return found
+
+
+def _sid(actions: tuple[str, ...], condition: tuple = ()) -> str:
     """The statement id: a fixed one for the built-in grants, else derived from the actions."""
+    values = [value for _, _, value in condition if value != "AWSCURRENT"]
+    suffix = "".join(re.findall(r"[A-Za-z0-9]+", "At" + "And".join(values))) if values else ""
     if actions in _SIDS:
-        return _SIDS[actions]
+        return (_SIDS[actions] + suffix)[:128]
     words = re.findall(r"[A-Za-z0-9]+", " ".join(actions))
-    return "".join(w[:1].upper() + w[1:] for w in words)[:128]
+    return ("".join(w[:1].upper() + w[1:] for w in words) + suffix)[:128]
 
 
 def _decrypt_statement(index: int, key: str, actions: tuple[str, ...],

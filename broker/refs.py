@@ -118,9 +118,9 @@ def _read_parameter(name: str, deps: Deps, timeout: float) -> str | None:
 
 
 def _secret_grants(name: str) -> list[Grant]:
-    from broker.grants import SECRETS, Grant, secret_arn
+    from broker.grants import read_secret, secret_arn
 
-    return [Grant(SECRETS, secret_arn(name))]
+    return [read_secret(secret_arn(name))]
 
 
 def _parameter_grants(name: str) -> list[Grant]:

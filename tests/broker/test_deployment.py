@@ -8,7 +8,7 @@ from collections import Counter
 import backends
 from broker import deployment
 from broker.config import parse_config
-from broker.grants import PARAMETERS, SECRETS, Grant
+from broker.grants import PARAMETERS, read_secret
 
 VAULT = {"type": "vault", "address": "https://vault.example:8200", "path": "reg",
          "auth": {"method": "approle", "role_id": {"env": "ROLE_ID"},
@@ -23,8 +23,8 @@ def model(**registries):
 
 def test_references_grant_what_reading_them_needs_and_name_their_variables():
     facts, = model(v=VAULT).registries
-    assert Grant(SECRETS, "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:"
-                          "${AWS::AccountId}:secret:vault/secret-id-??????") in facts.grants
+    assert read_secret("arn:${AWS::Partition}:secretsmanager:${AWS::Region}:"
+                       "${AWS::AccountId}:secret:vault/secret-id-??????") in facts.grants
     assert facts.variables == ("ROLE_ID",)
     assert ("backend.address", "vault.example") in facts.hosts and ("host", "v.example.com") \
         in facts.hosts

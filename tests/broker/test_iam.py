@@ -100,3 +100,20 @@ def test_iam_policy_command(capsys, tmp_path):
         "arn:aws:secretsmanager:eu-west-1:123456789012:secret:team/a-??????"]
     assert main(["iam-policy", "--config", str(path)]) == 0
     assert "${AWS::AccountId}" in capsys.readouterr().out
+
+
+def test_the_broker_reads_only_the_stage_it_serves():
+    """A rotation's AWSPENDING and AWSPREVIOUS are never readable by the broker's role: each
+    secret's read is conditioned on the version stage it serves."""
+    found = statements(config(a={"type": "secretsmanager", "secret_id": "team/a"},
+                              b={"type": "secretsmanager", "secret_id": "team/b",
+                                 "version_stage": "AWSPREVIOUS"}))
+    stages = {s["Sid"]: (s["Resource"], s["Condition"]) for s in found
+              if s["Action"] == ["secretsmanager:GetSecretValue"]}
+    assert stages == {
+        "ReadRegistrySecrets": (["arn:${AWS::Partition}:secretsmanager:${AWS::Region}:"
+                                 "${AWS::AccountId}:secret:team/a-??????"],
+                                {"ForAnyValue:StringEquals": {"secretsmanager:VersionStage": "AWSCURRENT"}}),
+        "ReadRegistrySecretsAtAWSPREVIOUS": (
+            ["arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
+             "team/b-??????"], {"ForAnyValue:StringEquals": {"secretsmanager:VersionStage": "AWSPREVIOUS"}})}
