@@ -284,9 +284,8 @@ class AwsBackend(Backend):
             return [grants.Grant(grants.ASSUME, settings.role_arn)]
         found = list(cls.store_grants(settings))
         if getattr(settings, "kms_key", None):
-            found.append(grants.Decrypt(settings.kms_key, f"{cls.service}."
-                                                       f"{cls.region_of(settings) or grants.REGION}"
-                                                       ".amazonaws.com"))
+            found.append(grants.Decrypt(settings.kms_key,
+                                        grants.via(cls.service, cls.region_of(settings))))
         return found
 
     @classmethod
@@ -355,13 +354,9 @@ def _arn_regions(settings: Any) -> list[tuple[str, str]]:
     none: IAM is global)."""
     import dataclasses
 
-    found = []
-    for f in dataclasses.fields(settings):
-        value = getattr(settings, f.name)
-        parts = value.split(":") if isinstance(value, str) and value.startswith("arn:") else []
-        if len(parts) > 3 and parts[3]:
-            found.append((f.name, parts[3]))
-    return found
+    found = [(f.name, aws.arn_region(getattr(settings, f.name)))
+             for f in dataclasses.fields(settings)]
+    return [(name, region) for name, region in found if region]
 
 
 def signer_grants(role_arn: str | None) -> list[Any]:

@@ -153,7 +153,7 @@ def translate(exc: Exception, make: Any) -> BrokerError | None:
 
     Returns None for exceptions that are not AWS errors.
     """
-    code = _error_code(exc)
+    code = error_code(exc)
     if code is not None:
         return _from_code(code, _aws_message(exc), make)
     name = type(exc).__name__
@@ -169,12 +169,15 @@ def translate(exc: Exception, make: Any) -> BrokerError | None:
     return None
 
 
+def arn_region(value: object) -> str | None:
+    """The region an ARN names (``arn:PARTITION:SERVICE:REGION:...``); None for anything else,
+    or an ARN of a global service (IAM's names none)."""
+    parts = value.split(":") if isinstance(value, str) and value.startswith("arn:") else []
+    return parts[3] or None if len(parts) > 3 else None
+
+
 def error_code(exc: Exception) -> str | None:
     """The AWS error code of a botocore ClientError (a bare HTTP status mapped), or None."""
-    return _error_code(exc)
-
-
-def _error_code(exc: Exception) -> str | None:
     response = getattr(exc, "response", None)
     if not isinstance(response, dict) or not isinstance(response.get("Error"), dict):
         return None

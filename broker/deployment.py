@@ -43,6 +43,8 @@ class Facts(NamedTuple):
     notes: tuple[str, ...]  # what to set up besides the derived IAM
     deployable: bool  # False: a test deployment's backend (deploy/build.py refuses it)
     modules: tuple[str, ...]  # built-in backend modules it runs: its own, its references'
+    minting: Any = None  # broker.identity.Minting of a minted login, root first
+    scope: str | None = None  # what a minted login is limited to, or why it cannot be
     rotation: RotationFacts | None = None
 
     @property
@@ -115,6 +117,7 @@ def facts(registry: Registry) -> Facts:
         notes=tuple(cls.deploy_notes(settings)), deployable=cls.deployable,
         modules=tuple(m for m in (backends.built_in_module(registry.backend_type),
                                   *(refs.KINDS[ref.kind].module for ref in found)) if m),
+        minting=cls.minting(settings, registry.host), scope=cls.scoping(settings),
         rotation=rotation_facts(registry) if registry.rotation else None)
 
 
@@ -131,12 +134,13 @@ def rotation_facts(registry: Registry) -> RotationFacts:
     admin = rotated.admin
     found = [grants.Grant(grants.ROTATE, arn), *refs.KINDS[admin.kind].grants(admin.name)]
     if settings.kms_key:
-        found.append(grants.Decrypt(settings.kms_key, f"secretsmanager.{region or grants.REGION}"
-                                                      ".amazonaws.com", grants.ENCRYPT))
+        found.append(grants.Decrypt(settings.kms_key, grants.via("secretsmanager", region),
+                                    grants.ENCRYPT))
     module = rotation.built_in_module(rotated.type)
+    origins = rotation.rotator_class(rotated.type).origins(rotated.settings)
     return RotationFacts(
         settings.secret_id, arn, rotated.schedule, tuple(found),
         (admin.name,) if refs.KINDS[admin.kind].variable else (),
         (("host", registry.hostname),
-         ("rotation.url", urlsplit(rotated.settings.url).hostname or "")),
+         *(("rotation.url", urlsplit(url).hostname or "") for url in origins)),
         tuple(m for m in (module, refs.KINDS[admin.kind].module) if m))

@@ -48,6 +48,11 @@ class Decrypt(NamedTuple):
     actions: tuple[str, ...] = DECRYPT
 
 
+def via(service: str, region: str | None = None) -> str:
+    """The ``kms:ViaService`` value of ``service`` in ``region`` (the stack's by default)."""
+    return f"{service}.{region or REGION}.amazonaws.com"
+
+
 def secret_arn(secret_id: str, region: str | None = None) -> str:
     """A secret name becomes ``...:secret:NAME-??????`` (AWS appends six random characters)."""
     if secret_id.startswith("arn:"):

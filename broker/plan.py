@@ -29,27 +29,27 @@ def plan(config: Config, *, stage: str = "dev", region: str | None = None,
 
 def _entry(facts: deployment.Facts, function: str, role: str, region: str | None,
            account: str | None) -> dict[str, Any]:
-    import backends
-
-    registry = facts.registry
-    cls = backends.backend_class(registry.backend_type)
-    grants = iam.render(iam.statements(facts.grants), region, account)["Statement"]
-    minted = {}
-    chain = cls.minting(registry.backend, registry.host) if cls.mints else None
-    if chain is not None:
-        root = chain.through[0]
+    registry, minted = facts.registry, {}
+    if facts.minting is not None:
+        root = facts.minting.through[0]
         minted = {"mints_as": role if root.key == "aws-role:(function)" else root.label,
-                  "scope": cls.scoping(registry.backend) or "not declared by the backend: "
-                                                               "assume the identity's own rights"}
-    return {**_fields(registry, facts, function, grants), **minted,
-            "rotation": _rotation(facts, region, account)}
+                  "scope": facts.scope or "not declared by the backend: assume the identity's "
+                                          "own rights"}
+    return {**_fields(registry, facts, function, _grants(facts.grants, region, account)),
+            **minted, "rotation": _rotation(facts, region, account)}
+
+
+def _grants(grants: Any, region: str | None, account: str | None) -> list[str]:
+    """Each statement ``grants`` make, as ``ACTIONS on RESOURCES``."""
+    found = iam.render(iam.statements(grants), region, account)["Statement"]
+    return [f"{', '.join(g['Action'])} on {', '.join(g['Resource'])}" for g in found]
 
 
 def _fields(registry: Any, facts: deployment.Facts, function: str,
-            grants: list[dict[str, Any]]) -> dict[str, Any]:
+            grants: list[str]) -> dict[str, Any]:
     return {"registry": registry.name, "host": registry.host,
             "alias_arn": f"{function}:{registry.name}", "invokers": list(registry.invokers),
-            "grants": [f"{', '.join(g['Action'])} on {', '.join(g['Resource'])}" for g in grants],
+            "grants": grants,
             "backend": registry.backend_type, "reference": facts.reference,
             "notes": list(facts.notes)}
 
@@ -58,10 +58,9 @@ def _rotation(facts: deployment.Facts, region: str | None,
               account: str | None) -> dict[str, Any] | None:
     if facts.rotation is None:
         return None
-    grants = iam.render(iam.statements(facts.rotation.grants), region, account)["Statement"]
     return {"rotator": facts.registry.rotation.type, "schedule": facts.rotation.schedule,
             "reaches": list(dict.fromkeys(host for _, host in facts.rotation.hosts)),
-            "grants": [f"{', '.join(g['Action'])} on {', '.join(g['Resource'])}" for g in grants]}
+            "grants": _grants(facts.rotation.grants, region, account)}
 
 
 def reach_notes(config: Config) -> list[str]:

@@ -104,6 +104,12 @@ class Rotator:
         return (ids + (None, None))[:2]  # type: ignore[return-value]
 
     @classmethod
+    def ids_for(cls, settings: Any, recorded: tuple[Any, Any]) -> tuple[Any, Any]:
+        """The ids a rotation works from: the ``recorded`` ones where renewals change them
+        (each checked by :meth:`owns`), else the configured ones, whatever the secret says."""
+        return recorded if cls.ids_change else cls.first_ids(settings)
+
+    @classmethod
     def check_settings(cls, settings: Any, registry: Registry) -> list[tuple[str, str]]:
         """Rules across keys, as ``(key, message)``; the ids must name two different logins."""
         ids = getattr(settings, cls.ids_key, None) if cls.ids_key else None

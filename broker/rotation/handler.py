@@ -64,9 +64,9 @@ class RotationApp:
             raise RotationFailed(f"unexpected {type(exc).__name__} (the function's log has the "
                                  "step)", registry=fields.get("registry"), backend="rotation",
                                  hint="Retry; report it if it persists") from None
-        log.emit("rotation_step", logging.INFO, **fields, outcome=outcome,
-                 duration_ms=ms_since(started, 3),
-                 **metrics.rotation(fields["registry"], False, ms_since(started, 3)))
+        took = ms_since(started, 3)
+        log.emit("rotation_step", logging.INFO, **fields, outcome=outcome, duration_ms=took,
+                 **metrics.rotation(fields["registry"], False, took))
         return {"step": step, "outcome": outcome}
 
     def _step(self, step: str, secret_id: str, token: str, deadline: Deadline,
@@ -82,10 +82,11 @@ class RotationApp:
     def _described(self, secret_id: str, timeout: float) -> tuple[Any, dict]:
         """A Secrets Manager client and the secret's DescribeSecret (no region, no
         credentials: a BrokerError saying so)."""
-        region = secret_id.split(":")[3] if secret_id.startswith("arn:") and \
-            secret_id.count(":") >= 6 else None  # an ARN names the secret's region
-        try:
-            client = self.aws.client("secretsmanager", region=region or None, timeout=timeout)
+        from broker.aws import arn_region
+
+        try:  # Secrets Manager names the secret by ARN: its region
+            client = self.aws.client("secretsmanager", region=arn_region(secret_id),
+                                     timeout=timeout)
         except Exception as exc:
             raise _aws_error(exc, secret_id) from None
         return client, describe(client, secret_id)

@@ -44,9 +44,9 @@ class Workstation:
         rotation = self.registry.rotation
         cls = rotator_class(rotation.type)
         current = state.read(self._document(CURRENT) or {}, cls.first_ids(rotation.settings))
-        slot = 1 - current.slot
+        slot, ids = 1 - current.slot, cls.ids_for(rotation.settings, current.ids)
         return [f"{self.registry.name}: {self._enabled()}",
-                f"createSecret: renew login {slot} ({current.ids[slot]}) with {rotation.type} at "
+                f"createSecret: renew login {slot} ({ids[slot]}) with {rotation.type} at "
                 f"{rotation.settings.url}, reading the admin credential from {rotation.admin}; "
                 f"store it as AWSPENDING of {self.registry.backend.secret_id}",
                 "setSecret: nothing (the registry makes the login at createSecret)",

@@ -86,7 +86,9 @@ def _create(secret: Secret, described: dict, token: str, ctx: Context) -> str:
     cls = rotator_class(ctx.registry.rotation.type)
     first = cls.first_ids(ctx.registry.rotation.settings)
     current = _state(ctx, secret.value(stage=CURRENT), first)
-    base = (_unfinished(secret, current, first, ctx) or current).ids if cls.ids_change else first
+    settings = ctx.registry.rotation.settings
+    base = cls.ids_for(settings, (_unfinished(secret, current, first, ctx) or current).ids
+                       if cls.ids_change else current.ids)
     slot = 1 - current.slot
     _check_ids(ctx, cls, base)
     _check_time(ctx, cls)
