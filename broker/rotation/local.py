@@ -24,8 +24,11 @@ class Workstation:
     """The rotation function's steps run here, for one registry."""
 
     def __init__(self, app: RotationApp, registry: Registry) -> None:
+        import backends
+
         self.app, self.registry = app, registry
-        self.client = app.aws.client("secretsmanager", region=registry.backend.region)
+        region = backends.backend_class(registry.backend_type).region_of(registry.backend)
+        self.client = app.aws.client("secretsmanager", region=region)  # where the broker reads it
 
     def status(self) -> list[str]:
         """One line per version that has a stage: stages, version, created, slot, made."""

@@ -70,3 +70,18 @@ def test_a_registry_without_rotation_is_named(workstation, capsys):
     code, output = run(capsys, *workstation[:2], "nosuch")
     assert code == 1
     assert "registry 'nosuch' has no `rotation` block" in output
+
+
+def test_a_secret_named_by_arn_is_read_in_the_region_its_arn_names(rotated, monkeypatch):
+    """As the broker reads it: `region`, else the region the secret's (or its key's) ARN names."""
+    import dataclasses
+
+    from broker.rotation.local import Workstation
+
+    registry = rotated.app.config().registries[rotated.name]
+    elsewhere = registry._replace(backend=dataclasses.replace(
+        registry.backend, secret_id="arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbCdEf"))
+    asked = []
+    monkeypatch.setattr(rotated.app.aws, "client", lambda service, **kw: asked.append(kw))
+    Workstation(rotated.app, elsewhere)
+    assert asked == [{"region": "eu-west-1"}]
