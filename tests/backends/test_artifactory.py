@@ -161,3 +161,17 @@ def test_another_host_named_in_the_answer_is_never_contacted(store, clock, scrip
         json.dumps(answer), extra=[("Location", f"https://127.0.0.2:{elsewhere.port}/")]))
     assert invoke(make_app(store, clock))["Credentials"]["Username"] == "svc-puller"
     assert elsewhere.requests == []
+
+
+def test_a_huge_or_dripping_answer_is_cut_short(store, clock):
+    import time
+
+    from broker.errors import BackendUnavailable
+
+    store.server.on("/access/api/v1/aws/token",
+                    json_body('{"access_token": "' + "x" * (2 << 20) + '"}'))
+    expect_error(make_app(store, clock), MalformedSecret, store)
+    store.server.on("/access/api/v1/aws/token", [(b"", 30.0)])
+    started = time.monotonic()
+    expect_error(make_app(store, clock, timeout=1, retries=0), BackendUnavailable, store)
+    assert time.monotonic() - started < 3

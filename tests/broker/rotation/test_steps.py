@@ -232,3 +232,15 @@ def test_no_aws_region_is_a_clear_error(rotated, monkeypatch):
     rotated.app.aws = AwsClients(endpoint_url="http://127.0.0.1:9")
     with pytest.raises(BackendUnavailable, match="no valid AWS region is configured"):
         rotated.step("createSecret", str(uuid.uuid4()), local=True)
+
+
+@pytest.mark.parametrize("record", [{"slot": "1", "ids": [7, 8]}, {"slot": 0, "ids": [7]},
+                                    "rotated", {"slot": 0, "ids": {"7": 8}}])
+def test_a_garbled_record_fails_closed_and_names_the_fix(rotated, harbor, record):
+    first = harbor.logins[7]
+    rotated.client.put_secret_value(SecretId=rotated.secret_id, SecretString=json.dumps({
+        "username": first.username, "password": first.password, "rotation": record}))
+    with pytest.raises(RotationFailed, match="not what a rotation wrote") as info:
+        rotated.step("createSecret", str(uuid.uuid4()), local=True)
+    assert harbor.requests == [] and rotated.value()["password"] == first.password
+    assert_clean(info.value)
